@@ -1,7 +1,7 @@
 """Register an ONNX model: `ape run register_model FILE --uri URI [--fee 0.1] [--class APPROX] [--account ALIAS]`.
 
-The model id is the sha256 of the file's bytes. Graph and weights roots are computed from the file
-when the commitments module is available; `--graph-root/--weights-root` override them.
+The model id is the sha256 of the file's bytes; graph and weights roots are computed from the file
+(docs/commitments.md). `assay model register` does the same and also stores the file.
 """
 
 import hashlib
@@ -13,7 +13,7 @@ from ape.cli import ConnectedProviderCommand
 
 from _common import contracts, pick_account
 from assay.errors import AssayError
-from assay.models import model_roots
+from assay.commitments.roots import model_roots
 
 CLASSES = {"EXACT": 0, "APPROX": 1, "NONE": 2}
 

@@ -1,14 +1,8 @@
-"""ONNX model files: checking them and computing the commitments registered with a model.
-
-Interim commitments (until the Merkle tensor commitments of docs/protocol.md land): the graph root is
-sha256 over the deterministic serialization of the graph's nodes in order, the weights root sha256
-over the ordered (name, dtype, dims, raw bytes) of the initializers. Both are recomputable by anyone
-from the file. Never executes the model.
+"""ONNX model files: loading and checking them (the roots registered with a model are computed by
+``assay.commitments.roots.model_roots``). Never executes the model.
 """
 
 from __future__ import annotations
-
-import hashlib
 
 from .errors import AssayError
 
@@ -30,21 +24,3 @@ def load_onnx(data: bytes):
     if len(model.graph.node) == 0:
         raise InvalidModel("the ONNX graph has no nodes", "export a model with at least one operator")
     return model
-
-
-def model_roots(data: bytes) -> tuple[bytes, bytes]:
-    """(graph_root, weights_root) of an ONNX file; raises InvalidModel for bad bytes."""
-    from onnx import numpy_helper
-
-    model = load_onnx(data)
-    g = hashlib.sha256(b"assay.graph.v0")
-    for node in model.graph.node:
-        blob = node.SerializeToString(deterministic=True)
-        g.update(len(blob).to_bytes(8, "big") + blob)
-    w = hashlib.sha256(b"assay.weights.v0")
-    for init in model.graph.initializer:
-        arr = numpy_helper.to_array(init)
-        header = f"{init.name}|{arr.dtype.str}|{','.join(map(str, arr.shape))}".encode()
-        raw = arr.astype(arr.dtype.newbyteorder("<"), copy=False).tobytes()
-        w.update(len(header).to_bytes(8, "big") + header + len(raw).to_bytes(8, "big") + raw)
-    return g.digest(), w.digest()

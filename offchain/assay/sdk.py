@@ -1,0 +1,473 @@
+"""The one client of the Assay contracts: the CLI, the worker, the challenger, the scripts and the tests
+all go through :class:`Assay`. There is no second way to submit a job.
+
+It binds the deployed contracts (``deployments/<network>.json`` + ABIs of the current build), sends
+every transaction through the single-writer :class:`assay.chain.Sender` (simulated first: a revert
+comes back as :class:`assay.errors.ContractReverted` with the decoded custom error, and costs no
+gas), keeps blobs in the content store, and checks whatever it can before spending gas: model bytes
+against their id and registered roots, inputs against the model's declared inputs, fees against the
+quote. It never holds state a restart would need: that lives on-chain (and in a daemon's journal).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterable, Mapping
+
+import numpy as np
+from web3 import Web3
+from web3.logs import DISCARD
+
+from . import chain as ch
+from .chain import Job, JobStatus, Sender, SenderConfig, StateReader
+from .commitments import codec, roots
+from .deployer import DEPLOYMENTS_DIR, deployment_path, load_deployment
+from .errors import AssayError, ConfigError
+from .inference.runner import InferenceRunner, inputs_spec, validate_inputs
+from .models import InvalidModel, load_onnx
+from .store import ContentStore, blob_uri, sha256_hex
+
+VCLASS = {"EXACT": 0, "APPROX": 1, "NONE": 2}
+VCLASS_NAME = {v: k for k, v in VCLASS.items()}
+MAX_UINT256 = 2**256 - 1
+
+
+class ModelMismatch(AssayError, ValueError):
+    """Model bytes do not match the id or the roots registered on-chain."""
+
+
+class JobFailed(AssayError, RuntimeError):
+    """A job ended without a result (expired, cancelled, refunded)."""
+
+
+class WaitTimeout(AssayError, TimeoutError):
+    """A job did not reach the awaited state in time."""
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    model_id: str  # 0x-hex sha256 of the ONNX bytes
+    owner: str
+    uris: list[str]
+    fee: int
+    vclass: str
+    graph_root: bytes
+    weights_root: bytes
+    deprecated: bool
+
+
+@dataclass
+class JobResult:
+    job_id: int
+    outputs: dict[str, np.ndarray]
+    output_root: bytes
+    worker: str
+    status: JobStatus
+    raw: bytes = field(repr=False, default=b"")
+
+
+def hex32(b: bytes | str) -> str:
+    return b if isinstance(b, str) else "0x" + bytes(b).hex()
+
+
+def b32(x: bytes | str) -> bytes:
+    if isinstance(x, (bytes, bytearray)):
+        if len(x) != 32:
+            raise ConfigError(f"expected 32 bytes, got {len(x)}")
+        return bytes(x)
+    h = x.lower().removeprefix("0x")
+    if len(h) != 64:
+        raise ConfigError(f"{x!r} is not 32 bytes of hex", "ids are 0x followed by 64 hex digits")
+    return bytes.fromhex(h)
+
+
+class Assay:
+    """A connection to one deployment of Assay, acting as one account (or read-only without one)."""
+
+    def __init__(
+        self,
+        w3: Web3,
+        deployment: Mapping[str, Any],
+        account: Any = None,
+        *,
+        store: ContentStore | None = None,
+        sender_config: SenderConfig | None = None,
+        runner: InferenceRunner | None = None,
+        publish_base: str | None = None,
+    ):
+        self.w3 = w3
+        self.deployment = dict(deployment)
+        self.c = ch.contracts(w3, deployment)
+        self.state = StateReader(self.c)
+        self.account = account
+        self.sender = Sender(w3, account, sender_config) if account is not None else None
+        self.store = store or ContentStore(Path(".assay/store"))
+        self.runner = runner or InferenceRunner()
+        self.publish_base = publish_base.rstrip("/") if publish_base else None
+        self.start_block = min(
+            (int(e["block"]) for e in self.deployment["contracts"].values() if e.get("block") is not None), default=0
+        )
+
+    # ------------------------------------------------------------------ construction
+    @classmethod
+    def connect(
+        cls,
+        rpc_url: str,
+        network: str = "ethereum:local",
+        *,
+        account: Any = None,
+        deployment_file: str | Path | None = None,
+        store_dir: str | Path = ".assay/store",
+        sender_config: SenderConfig | None = None,
+        **kw: Any,
+    ) -> "Assay":
+        """Connect to `rpc_url` and bind the deployment of `network` (or the given deployment file)."""
+        if deployment_file is not None:
+            import json
+
+            p = Path(deployment_file)
+            if not p.exists():
+                raise ConfigError(f"deployment file {p} not found", "deploy first (`assay devnet up` or `ape run deploy`)")
+            deployment = json.loads(p.read_text())
+        else:
+            deployment = load_deployment(network)
+        w3 = ch.connect(rpc_url, deployment=deployment)
+        return cls(w3, deployment, account, store=ContentStore(Path(store_dir)), sender_config=sender_config, **kw)
+
+    @property
+    def address(self) -> str:
+        self._need_account()
+        return self.account.address
+
+    def _need_account(self) -> None:
+        if self.account is None:
+            raise ConfigError("this action sends a transaction and no account was given", "pass --account / a key")
+
+    def _send(self, fn: Any, label: str) -> Any:
+        self._need_account()
+        return self.sender.transact(fn, label=label)
+
+    # ------------------------------------------------------------------ token
+    def token_balance(self, who: str | None = None) -> int:
+        return int(self.c.token.functions.balanceOf(who or self.address).call())
+
+    def mint(self, amount: int, to: str | None = None) -> Any:
+        """Mint TestToken (local networks only)."""
+        if self.deployment["contracts"]["Token"].get("contract") != "TestToken":
+            raise ConfigError("this deployment's token is not the mintable TestToken", "get tokens from a faucet or exchange")
+        return self._send(self.c.token.functions.mint(to or self.address, int(amount)), "mint")
+
+    def ensure_allowance(self, spender: str, amount: int) -> None:
+        have = int(self.c.token.functions.allowance(self.address, spender).call())
+        if have < amount:
+            self._send(self.c.token.functions.approve(spender, MAX_UINT256), "approve")
+
+    def _need_tokens(self, amount: int, what: str) -> None:
+        bal = self.token_balance()
+        if bal < amount:
+            raise AssayError(
+                f"{what} needs {amount} token units and {self.address} holds {bal}",
+                "get more of the fee token (on a local devnet: `assay devnet fund`)",
+            )
+
+    # ------------------------------------------------------------------ models
+    def model(self, model_id: bytes | str) -> ModelInfo:
+        m = self.c.registry.functions.getModel(b32(model_id)).call()
+        owner, pending, fee, vclass, deprecated, graph_root, weights_root, uris = _model_fields(m)
+        return ModelInfo(hex32(b32(model_id)), owner, list(uris), int(fee), VCLASS_NAME[int(vclass)],
+                         bytes(graph_root), bytes(weights_root), bool(deprecated))
+
+    def models(self) -> list[ModelInfo]:
+        n = int(self.c.registry.functions.modelCount().call())
+        return [self.model(self.c.registry.functions.modelIdAt(i).call()) for i in range(n)]
+
+    def register_model(
+        self,
+        source: str | Path | bytes,
+        *,
+        fee: int = 0,
+        uris: Iterable[str] = (),
+        vclass: str | None = None,
+    ) -> str:
+        """Check the ONNX file, put it in the content store, compute its roots and register it.
+
+        Returns the model id (0x-hex). Refuses malformed ONNX before any gas is spent.
+        """
+        data = Path(source).read_bytes() if not isinstance(source, bytes) else source
+        load_onnx(data)  # raises InvalidModel with what is wrong
+        graph_root, weights_root = roots.model_roots(data)
+        digest = self.store.put(data)
+        all_uris = list(uris) or [self._uri_for(digest)]
+        cls_name = (vclass or "NONE").upper()
+        if cls_name not in VCLASS:
+            raise ConfigError(f"unknown verification class {vclass!r}", "use EXACT, APPROX or NONE")
+        model_id = b32(digest)
+        self._send(
+            self.c.registry.functions.registerModel(model_id, all_uris, int(fee), VCLASS[cls_name], graph_root, weights_root),
+            "registerModel",
+        )
+        return hex32(model_id)
+
+    def _uri_for(self, digest: str) -> str:
+        return f"{self.publish_base}/{digest}" if self.publish_base else blob_uri(digest)
+
+    def fetch_model(self, model_id: bytes | str, *, max_bytes: int = 512 * 2**20) -> bytes:
+        """The model's bytes from its registered URIs (or the local store), hash- and root-checked."""
+        info = self.model(model_id)
+        digest = info.model_id.removeprefix("0x")
+        data = self.store.get(digest) if self.store.has(digest) else self.store.fetch(info.uris, digest, max_bytes)
+        g, w = roots.model_roots(data)
+        if (g, w) != (info.graph_root, info.weights_root):
+            raise ModelMismatch(
+                f"model {info.model_id}: the file's graph/weights roots differ from the registered ones",
+                "the model was registered with wrong commitments; do not serve it (disputes would fail)",
+            )
+        return data
+
+    # ------------------------------------------------------------------ stake
+    def stake(self, amount: int) -> Any:
+        if amount <= 0:
+            raise ConfigError("stake amount must be positive")
+        self._need_tokens(amount, "staking")
+        self.ensure_allowance(self.c.stake.address, amount)
+        return self._send(self.c.stake.functions.stake(int(amount)), "stake")
+
+    def request_unstake(self, amount: int) -> Any:
+        return self._send(self.c.stake.functions.requestUnstake(int(amount)), "requestUnstake")
+
+    def withdraw_stake(self) -> Any:
+        return self._send(self.c.stake.functions.withdraw(), "withdrawStake")
+
+    def stake_of(self, who: str | None = None) -> ch.Stake:
+        return self.state.stake(who or self.address)
+
+    # ------------------------------------------------------------------ jobs: requester
+    def quote(self, model_id: bytes | str, worker_fee: int) -> dict[str, int]:
+        o, p, t, c = self.c.jobs.functions.quote(b32(model_id), int(worker_fee)).call()
+        return {"owner_fee": int(o), "protocol_fee": int(p), "total": int(t), "collateral": int(c)}
+
+    def prepare_input(self, model_id: bytes | str, inputs: Mapping[str, Any], onnx_bytes: bytes | None = None):
+        """Validate `inputs` against the model's declared inputs; (container bytes, input root)."""
+        data = onnx_bytes if onnx_bytes is not None else self.fetch_model(model_id)
+        feed = validate_inputs(inputs_spec(load_onnx(data)), inputs, max_elements=self.runner.max_elements)
+        container = codec.encode_tensors(list(feed.items()))
+        return container, roots.io_root_of_container(container)
+
+    def submit(
+        self,
+        model_id: bytes | str,
+        inputs: Mapping[str, Any],
+        *,
+        worker_fee: int,
+        claim_ttl: int = 600,
+        max_total_fee: int | None = None,
+        callback: bool = False,
+        onnx_bytes: bytes | None = None,
+    ) -> int:
+        """Validate, escrow and submit one job; its id. Inputs larger than the inline limit go to the store."""
+        if worker_fee <= 0:
+            raise ConfigError("worker_fee must be positive", "offer workers a fee (token units)")
+        info = self.model(model_id)
+        if info.deprecated:
+            raise AssayError(f"model {info.model_id} is deprecated by its owner", "pick another model")
+        container, input_root = self.prepare_input(model_id, inputs, onnx_bytes)
+        params = self.params()
+        q = self.quote(model_id, worker_fee)
+        max_total = q["total"] if max_total_fee is None else int(max_total_fee)
+        self._need_tokens(q["total"], "this job")
+        self.ensure_allowance(self.c.jobs.address, q["total"])
+        if len(container) <= params["max_inline_bytes"]:
+            inline, uri = container, ""
+        else:
+            inline, uri = b"", self._uri_for(self.store.put(container))
+        deadline = self._now() + int(claim_ttl)
+        req = (b32(model_id), input_root, int(worker_fee), max_total, deadline, bool(callback), inline, uri)
+        receipt = self._send(self.c.jobs.functions.submit(req), "submit")
+        ev = self.c.jobs.events.JobSubmitted().process_receipt(receipt, errors=DISCARD)
+        return int(ev[0]["args"]["jobId"])
+
+    def cancel(self, job_id: int) -> Any:
+        return self._send(self.c.jobs.functions.cancel(int(job_id)), "cancel")
+
+    def expire(self, job_id: int) -> Any:
+        return self._send(self.c.jobs.functions.expire(int(job_id)), "expire")
+
+    def job(self, job_id: int, block: Any = "latest") -> Job:
+        return self.state.job(int(job_id), block)
+
+    def job_count(self) -> int:
+        return self.state.job_count()
+
+    def wait(
+        self,
+        job_id: int,
+        until: JobStatus = JobStatus.FINALIZED,
+        *,
+        timeout: float = 120.0,
+        poll: float = 0.25,
+        on_status: Callable[[Job], None] | None = None,
+    ) -> Job:
+        """Poll until the job reaches `until` (or later); JobFailed if it ends without a result."""
+        end = time.monotonic() + timeout
+        last = None
+        while True:
+            j = self.job(job_id)
+            if j.status != last and on_status:
+                on_status(j)
+            last = j.status
+            if j.status == until or (until == JobStatus.POSTED and j.status in (JobStatus.FINALIZED, JobStatus.CHALLENGED)):
+                return j
+            if j.status in (JobStatus.EXPIRED, JobStatus.CANCELLED, JobStatus.REFUNDED):
+                raise JobFailed(f"job {job_id} ended {j.status.name} without a result", "submit it again")
+            if time.monotonic() > end:
+                raise WaitTimeout(
+                    f"job {job_id} is still {j.status.name} after {timeout:.0f}s (waiting for {until.name})",
+                    "is a worker running for this model? (`assay worker run`); check `assay job status`",
+                )
+            time.sleep(poll)
+
+    def events(self, name: str, contract: str = "jobs", **filters: Any) -> list[Any]:
+        c = getattr(self.c, contract)
+        return list(getattr(c.events, name)().get_logs(from_block=self.start_block, argument_filters=filters or None))
+
+    def submitted_event(self, job_id: int) -> Any:
+        evs = self.events("JobSubmitted", jobId=int(job_id))
+        if not evs:
+            raise AssayError(f"no JobSubmitted event for job {job_id}", "check the job id and the network")
+        return evs[-1]
+
+    def job_input(self, job_id: int, *, max_bytes: int = 64 * 2**20) -> tuple[bytes, list[tuple[str, np.ndarray]]]:
+        """(container bytes, decoded tensors) of a job's input, checked against its input root."""
+        ev = self.submitted_event(job_id)["args"]
+        raw = bytes(ev["input"])
+        if not raw:
+            raw = self.store.fetch([ev["inputURI"]], _digest_of_uri(ev["inputURI"]), max_bytes)
+        if roots.io_root_of_container(raw) != bytes(ev["inputRoot"]):
+            raise ModelMismatch(f"job {job_id}: the input bytes do not match the job's input root",
+                                "the requester posted inconsistent input; do not run it")
+        return raw, codec.decode_tensors(raw)
+
+    def result(self, job_id: int, *, max_bytes: int = 64 * 2**20) -> JobResult:
+        """The posted output of a job, decoded and checked against its output root."""
+        j = self.job(job_id)
+        evs = self.events("ResultPosted", jobId=int(job_id))
+        if not evs or j.output_root is None:
+            raise AssayError(f"job {job_id} has no result yet (status {j.status.name})", f"assay job status {job_id}")
+        ev = evs[-1]["args"]
+        raw = bytes(ev["output"])
+        if not raw:
+            raw = self.store.fetch([ev["outputURI"]], _digest_of_uri(ev["outputURI"]), max_bytes)
+        if roots.io_root_of_container(raw) != j.output_root:
+            raise ModelMismatch(f"job {job_id}: the posted output bytes do not match the posted output root",
+                                "the worker's result is inconsistent; challenge it")
+        return JobResult(job_id, dict(codec.decode_tensors(raw)), j.output_root, j.worker or "", j.status, raw)
+
+    # ------------------------------------------------------------------ jobs: worker
+    def claim_jobs(self, job_ids: list[int]) -> list[int]:
+        """Claim what can still be claimed; the ids actually claimed (others were faster)."""
+        receipt = self._send(self.c.jobs.functions.claimJobs([int(i) for i in job_ids]), "claimJobs")
+        return [int(e["args"]["jobId"]) for e in self.c.jobs.events.JobClaimed().process_receipt(receipt, errors=DISCARD)]
+
+    def post_results(self, items: list[tuple[int, bytes, bytes]]) -> Any:
+        """items: (job id, output root, output container). Large outputs are published by URI."""
+        inline_max = self.params()["max_inline_bytes"]
+        ids, roots_, outs, uris = [], [], [], []
+        for jid, root, container in items:
+            ids.append(int(jid))
+            roots_.append(root)
+            if len(container) <= inline_max:
+                outs.append(container)
+                uris.append("")
+            else:
+                outs.append(b"")
+                uris.append(self._uri_for(self.store.put(container)))
+        return self._send(self.c.jobs.functions.postResults(ids, roots_, outs, uris), "postResults")
+
+    def finalize_jobs(self, job_ids: list[int]) -> list[int]:
+        receipt = self._send(self.c.jobs.functions.finalizeJobs([int(i) for i in job_ids]), "finalizeJobs")
+        return [int(e["args"]["jobId"]) for e in self.c.jobs.events.JobFinalized().process_receipt(receipt, errors=DISCARD)]
+
+    def reclaim(self, job_id: int) -> Any:
+        return self._send(self.c.jobs.functions.reclaim(int(job_id)), "reclaim")
+
+    def challenge(self, job_id: int) -> Any:
+        self.ensure_allowance(self.c.jobs.address, self.params()["challenge_bond"])
+        return self._send(self.c.jobs.functions.challenge(int(job_id)), "challenge")
+
+    # ------------------------------------------------------------------ credits
+    def credits(self, who: str | None = None) -> int:
+        return self.state.credits(who or self.address)
+
+    def withdraw_credits(self, amount: int | None = None) -> int:
+        amt = self.credits() if amount is None else int(amount)
+        if amt <= 0:
+            raise AssayError(f"{self.address} has no credits to withdraw", "credits come from finalized jobs and refunds")
+        self._send(self.c.jobs.functions.withdraw(amt), "withdraw")
+        return amt
+
+    # ------------------------------------------------------------------ execution records
+    def _record_path(self, job_id: int) -> Path:
+        return self.store.root / "records" / f"{self.c.jobs.address.lower()}-{int(job_id)}.json"
+
+    def save_record(self, job_id: int, record: Mapping[str, Any]) -> None:
+        """A worker's note of how it produced a result (runtime, settings, timing); read by receipts."""
+        import json
+        import os
+
+        p = self._record_path(job_id)
+        p.parent.mkdir(parents=True, exist_ok=True)
+        tmp = p.with_suffix(".tmp")
+        tmp.write_text(json.dumps(record, default=str, indent=1))
+        os.replace(tmp, p)
+
+    def load_record(self, job_id: int) -> dict[str, Any] | None:
+        import json
+
+        p = self._record_path(job_id)
+        return json.loads(p.read_text()) if p.exists() else None
+
+    # ------------------------------------------------------------------ misc
+    def params(self) -> dict[str, Any]:
+        p = self.c.jobs.functions.params().call()
+        names = ("lease_duration", "challenge_window", "max_claim_ttl", "protocol_fee_bps", "liveness_penalty_bps",
+                 "slash_challenger_bps", "slash_requester_bps", "bond_to_worker_bps", "collateral_bps",
+                 "callback_gas_limit", "max_inline_bytes", "min_collateral", "challenge_bond", "treasury")
+        return dict(zip(names, p))
+
+    def _now(self) -> int:
+        return int(self.w3.eth.get_block("latest")["timestamp"])
+
+    def now(self) -> int:
+        return self._now()
+
+
+def _model_fields(m: Any) -> tuple:
+    """ModelRegistry.Model as a tuple in a fixed order, whatever the struct's field order."""
+    if isinstance(m, dict):
+        return (m["owner"], m["pendingOwner"], m["fee"], m["vclass"], m["deprecated"], m["graphRoot"],
+                m["weightsRoot"], m["uris"])
+    owner, fee, pending, vclass, deprecated, graph_root, weights_root, uris = m  # struct order
+    return owner, pending, fee, vclass, deprecated, graph_root, weights_root, uris
+
+
+def _digest_of_uri(uri: str) -> str:
+    """The sha256 a content URI names: assay://<hex>, sha256:<hex> or an http(s) URL ending in /<hex>."""
+    tail = uri.rstrip("/").rsplit("/", 1)[-1].rsplit(":", 1)[-1]
+    if len(tail) == 64 and all(c in "0123456789abcdef" for c in tail.lower()):
+        return tail.lower()
+    raise AssayError(f"cannot tell the content hash of {uri!r}", "blobs must be published under their sha256 hex name")
+
+
+def model_id_of(data: bytes) -> str:
+    return "0x" + hashlib.sha256(data).hexdigest()
+
+
+def is_local_store_uri(uri: str) -> bool:
+    return uri.startswith(("assay://", "sha256:"))
+
+
+__all__ = ["Assay", "JobResult", "ModelInfo", "ModelMismatch", "JobFailed", "WaitTimeout", "InvalidModel",
+           "model_id_of", "sha256_hex", "DEPLOYMENTS_DIR", "deployment_path"]

@@ -1,0 +1,72 @@
+"""Worker configuration: a validated pydantic model read from a YAML file and/or CLI options.
+
+Pure data. A misconfiguration must fail here, at start-up, with a message naming the field and what
+to do — never later inside the loop with a stake at risk.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from ..errors import ConfigError
+
+
+class WorkerConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    rpc_url: str = "http://127.0.0.1:8545"
+    network: str = "ethereum:local"  # selects deployments/<ecosystem>-<network>.json
+    deployment_file: Path | None = None  # overrides `network` when given
+    confirmations: int = Field(0, ge=0, le=64, description="blocks the worker trails the head by")
+    poll_interval: float = Field(0.5, gt=0, le=60)
+    # policy
+    models: list[str] = Field(default_factory=list, description="model ids (0x…) served; empty = every model")
+    min_worker_fee: int = Field(0, ge=0, description="fee floor, in token units (wei)")
+    max_concurrent_jobs: int = Field(8, ge=1, le=1024, description="claimed-but-unposted jobs at once")
+    max_batch: int = Field(32, ge=1, le=256, description="jobs per claimJobs / postResults / finalizeJobs")
+    max_attempts: int = Field(3, ge=1, le=100, description="failed runs of a job before it is given up")
+    lease_margin: float = Field(5.0, ge=0, description="seconds before the lease end after which a job is not posted")
+    withdraw_threshold: int = Field(0, ge=0, description="withdraw credits once they exceed this (0: every finalize)")
+    # resources
+    store_dir: Path = Path(".assay/store")
+    gateways: list[str] = Field(default_factory=list, description="IPFS HTTP gateways, e.g. https://ipfs.io")
+    journal: Path = Path(".assay/worker.sqlite")
+    max_model_bytes: int = Field(512 * 2**20, ge=1)
+    max_input_bytes: int = Field(64 * 2**20, ge=1)
+    intra_op_threads: int = Field(0, ge=0, le=256, description="onnxruntime intra-op threads (0: its default)")
+    metrics_port: int | None = Field(None, ge=0, le=65535, description="serve /metrics and /health here")
+    # test-only behaviour (never set in production): e.g. "wrong-output"
+    fault: str | None = None
+
+    @field_validator("models")
+    @classmethod
+    def _ids(cls, v: list[str]) -> list[str]:
+        out = []
+        for m in v:
+            h = m.lower().removeprefix("0x")
+            if len(h) != 64 or any(c not in "0123456789abcdef" for c in h):
+                raise ValueError(f"model id {m!r} is not 32 bytes of hex (0x + 64 hex digits)")
+            out.append("0x" + h)
+        return out
+
+
+def load_worker_config(path: Path | None, **overrides) -> WorkerConfig:
+    """Read `path` (YAML) if given, apply non-None overrides, validate."""
+    raw: dict = {}
+    if path is not None:
+        try:
+            raw = yaml.safe_load(Path(path).read_text()) or {}
+        except FileNotFoundError as e:
+            raise ConfigError(f"worker config {path} not found", "pass an existing file to --config") from e
+        except yaml.YAMLError as e:
+            raise ConfigError(f"worker config {path} is not valid YAML: {e}") from e
+        if not isinstance(raw, dict):
+            raise ConfigError(f"worker config {path} must be a mapping of option: value")
+    raw.update({k: v for k, v in overrides.items() if v is not None})
+    try:
+        return WorkerConfig.model_validate(raw)
+    except ValidationError as e:
+        raise ConfigError(f"invalid worker configuration:\n{e}", "fix the fields named above (docs/worker.md)") from e

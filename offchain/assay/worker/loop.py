@@ -1,0 +1,329 @@
+"""The worker daemon's loop: level-triggered, like op-challenger.
+
+Each tick pins one block (the head minus `confirmations`), reads the state of every job it cares
+about at that block, and decides every action from that state plus the journal:
+
+- Open, for a served model, fee ≥ floor, claimable, input and model check out, stake free → claim
+  (one `claimJobs` for the batch, after a dry run that drops jobs someone else was faster to).
+- Claimed by us → run the model unless the journal already holds the output (a restart after a
+  kill -9 posts the same bytes), then post (one `postResults`) while the lease allows.
+- Posted by us and the window is over → finalize (one `finalizeJobs`), then withdraw credits.
+- Anything else (claimed by another worker, expired, ...) → forget it.
+
+Bad input never crashes the daemon: a job whose model or input is unusable is skipped before it is
+claimed (logged, counted, remembered so it is not re-checked every tick); an error inside a tick is
+logged and the next tick starts from chain state again. It must never post for a job the chain does
+not show as claimed by this worker, and never post twice (the chain refuses a second post; the
+pre-send simulation catches it before any gas is spent).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from ..chain import Job, JobStatus
+from ..commitments import codec, roots
+from ..errors import AssayError, ContractReverted
+from ..sdk import Assay, hex32
+from .config import WorkerConfig
+from .journal import Journal
+from .metrics import WorkerMetrics
+
+log = logging.getLogger("assay.worker")
+
+
+@dataclass
+class Candidate:
+    job_id: int
+    model_id: str
+    worker_fee: int
+    claim_deadline: int
+
+
+class Worker:
+    def __init__(self, sdk: Assay, cfg: WorkerConfig, journal: Journal, metrics: WorkerMetrics | None = None):
+        self.sdk = sdk
+        self.cfg = cfg
+        self.journal = journal
+        self.metrics = metrics or WorkerMetrics()
+        self.me = sdk.address
+        self.stop_event = threading.Event()
+        self.models: dict[str, bytes] = {}  # model id -> verified ONNX bytes
+        self.bad_models: dict[str, str] = {}  # model id -> why it cannot be served
+        self.rejected: dict[int, str] = {}  # job id -> why it was not taken
+        self.candidates: dict[int, Candidate] = {}
+        self.last_tick: float = 0.0
+        self.last_error: str | None = None
+        self.ticks = 0
+        self.served = set(cfg.models)
+
+    # ------------------------------------------------------------------ running
+    def health(self) -> dict[str, Any]:
+        stale = time.time() - self.last_tick > max(30.0, 20 * self.cfg.poll_interval)
+        return {"ok": self.last_tick > 0 and not stale, "address": self.me, "last_tick": self.last_tick,
+                "ticks": self.ticks, "last_error": self.last_error, "journal": self.journal.counts()}
+
+    def run(self, max_ticks: int | None = None) -> None:
+        backoff = self.cfg.poll_interval
+        while not self.stop_event.is_set():
+            try:
+                self.tick()
+                self.last_error = None
+                backoff = self.cfg.poll_interval
+            except Exception as e:  # never let one bad tick kill the daemon
+                self.metrics.tick_errors.inc()
+                self.last_error = f"{type(e).__name__}: {e}"
+                log.error("tick failed: %s", self.last_error, extra={"event": "tick_failed"})
+                backoff = min(backoff * 2, 30.0)
+            if max_ticks is not None and self.ticks >= max_ticks:
+                return
+            self.stop_event.wait(backoff)
+
+    def stop(self) -> None:
+        self.stop_event.set()
+
+    # ------------------------------------------------------------------ one tick
+    def tick(self) -> None:
+        w3 = self.sdk.w3
+        head = int(w3.eth.block_number) - self.cfg.confirmations
+        if head < 0:
+            return
+        self._discover(head)
+        now = int(w3.eth.get_block(head)["timestamp"])
+        states = self._states(head)
+        to_claim, to_compute, to_finalize = [], [], []
+        mine_claimed = 0
+        for jid, j in states.items():
+            row = self.journal.job(jid)
+            if j.status == JobStatus.OPEN:
+                if row is not None and row.phase == "failed":
+                    continue
+                to_claim.append(jid)
+            elif j.status == JobStatus.CLAIMED and _same(j.worker, self.me):
+                mine_claimed += 1
+                self.journal.upsert(jid, hex32(j.model_id), row.phase if row and row.phase == "computed" else "claimed")
+                to_compute.append(j)
+            elif j.status == JobStatus.POSTED and _same(j.worker, self.me):
+                self.journal.upsert(jid, hex32(j.model_id), "posted")
+                if now > j.deadline:
+                    to_finalize.append(jid)
+            elif j.status == JobStatus.FINALIZED and _same(j.worker, self.me):
+                self.journal.upsert(jid, hex32(j.model_id), "finalized")
+            elif j.status == JobStatus.CHALLENGED and _same(j.worker, self.me):
+                self.journal.upsert(jid, hex32(j.model_id), "challenged")
+            elif row is not None and row.phase not in ("finalized", "failed", "lost"):
+                self.journal.set_phase(jid, "lost")  # someone else has it, or it ended
+            if j.status != JobStatus.OPEN:
+                self.candidates.pop(jid, None)
+        self.metrics.active.set(mine_claimed)
+        self._finalize(to_finalize)
+        self._work(to_compute, now)
+        room = self.cfg.max_concurrent_jobs - mine_claimed
+        if room > 0 and to_claim:
+            claimed = self._claim(to_claim, now, room)
+            if claimed:
+                self._work([self.sdk.job(j) for j in claimed], now)
+        self._withdraw()
+        self.ticks += 1
+        self.metrics.ticks.inc()
+        self.last_tick = time.time()
+
+    # ------------------------------------------------------------------ discovery
+    def _discover(self, head: int) -> None:
+        """Open jobs from JobSubmitted / JobReopened events, from the saved cursor up to `head`."""
+        start = int(self.journal.get("scan_block", str(self.sdk.start_block)))
+        if start > head:
+            return
+        for a in range(start, head + 1, 2000):
+            b = min(a + 1999, head)
+            for ev in self.sdk.c.jobs.events.JobSubmitted().get_logs(from_block=a, to_block=b):
+                args = ev["args"]
+                self.candidates[int(args["jobId"])] = Candidate(
+                    int(args["jobId"]), hex32(args["modelId"]), int(args["workerFee"]), int(args["claimDeadline"]))
+            for ev in self.sdk.c.jobs.events.JobReopened().get_logs(from_block=a, to_block=b):
+                jid = int(ev["args"]["jobId"])
+                if jid not in self.candidates:
+                    j = self.sdk.job(jid)
+                    self.candidates[jid] = Candidate(jid, hex32(j.model_id), j.worker_fee, j.claim_deadline)
+        self.journal.put("scan_block", str(head + 1))
+
+    def _states(self, block: int) -> dict[int, Job]:
+        ids = set(self.candidates) | {r.job_id for r in self.journal.active_jobs()}
+        out = {}
+        for jid in sorted(ids):
+            out[jid] = self.sdk.job(jid, block)
+        return out
+
+    # ------------------------------------------------------------------ claim
+    def _eligible(self, jid: int, now: int) -> str | None:
+        """None if the job may be claimed; else why not."""
+        c = self.candidates.get(jid)
+        if c is None:
+            j = self.sdk.job(jid)
+            c = Candidate(jid, hex32(j.model_id), j.worker_fee, j.claim_deadline)
+        if self.served and c.model_id not in self.served:
+            return "model not served"
+        if c.worker_fee < self.cfg.min_worker_fee:
+            return "fee below floor"
+        if c.claim_deadline < now:
+            return "claim deadline passed"
+        if jid in self.rejected:
+            return self.rejected[jid]
+        try:
+            self._model(c.model_id)
+            raw, tensors = self.sdk.job_input(jid, max_bytes=self.cfg.max_input_bytes)
+            from ..inference.runner import inputs_spec, validate_inputs
+            from ..models import load_onnx
+
+            validate_inputs(inputs_spec(load_onnx(self.models[c.model_id])), dict(tensors),
+                            max_elements=self.sdk.runner.max_elements)
+        except AssayError as e:
+            reason = f"{type(e).__name__}: {str(e).splitlines()[0]}"
+            self.rejected[jid] = reason
+            log.warning("job %d skipped: %s", jid, reason, extra={"event": "job_skipped", "job_id": jid})
+            self.metrics.skipped.labels(type(e).__name__).inc()
+            return reason
+        return None
+
+    def _claim(self, open_ids: list[int], now: int, room: int) -> list[int]:
+        pick = []
+        free = self.sdk.stake_of(self.me).free
+        for jid in open_ids:
+            if len(pick) >= min(room, self.cfg.max_batch):
+                break
+            if self._eligible(jid, now) is None:
+                pick.append(jid)
+        if not pick:
+            return []
+        # Collateral check up front: claim only what free stake covers (else the whole batch reverts).
+        jobs = {j: self.sdk.job(j) for j in pick}
+        total, fit = 0, []
+        for j in pick:
+            if total + jobs[j].collateral <= free:
+                total += jobs[j].collateral
+                fit.append(j)
+        if not fit:
+            log.warning("not enough free stake (%d) to claim any job; stake more", free,
+                        extra={"event": "stake_low"})
+            self.metrics.skipped.labels("insufficient_stake").inc(len(pick))
+            return []
+        dry = self.sdk.c.jobs.functions.claimJobs(fit).call({"from": self.me})
+        fit = [j for j, ok in zip(fit, dry) if ok]
+        if not fit:
+            return []
+        for j in fit:
+            self.journal.upsert(j, hex32(jobs[j].model_id), "seen")
+        try:
+            claimed = self.sdk.claim_jobs(fit)
+        except ContractReverted as e:
+            log.warning("claim of %s reverted: %s", fit, e.error, extra={"event": "claim_reverted"})
+            return []
+        for j in claimed:
+            self.journal.set_phase(j, "claimed")
+        self.metrics.claimed.inc(len(claimed))
+        if claimed:
+            log.info("claimed %s", claimed, extra={"event": "claimed", "job_ids": claimed})
+        return claimed
+
+    # ------------------------------------------------------------------ run + post
+    def _model(self, model_id: str) -> bytes:
+        if model_id in self.bad_models:
+            raise AssayError(self.bad_models[model_id])
+        if model_id not in self.models:
+            try:
+                self.models[model_id] = self.sdk.fetch_model(model_id, max_bytes=self.cfg.max_model_bytes)
+            except AssayError as e:
+                self.bad_models[model_id] = f"model {model_id} unusable: {str(e).splitlines()[0]}"
+                raise
+        return self.models[model_id]
+
+    def _compute(self, j: Job) -> tuple[bytes, bytes]:
+        row = self.journal.job(j.job_id)
+        if row is not None and row.output is not None:
+            return row.output, bytes.fromhex(row.output_root)
+        model_id = hex32(j.model_id)
+        onnx_bytes = self._model(model_id)
+        _raw, tensors = self.sdk.job_input(j.job_id, max_bytes=self.cfg.max_input_bytes)
+        t0 = time.perf_counter()
+        outs = self.sdk.runner.run(model_id, onnx_bytes, dict(tensors))
+        dt = time.perf_counter() - t0
+        self.metrics.inference.observe(dt)
+        items = [(name, np.asarray(v)) for name, v in outs.items()]
+        if self.cfg.fault == "slow-inference":  # test-only: a window to kill the worker mid-job
+            time.sleep(3)
+        if self.cfg.fault == "wrong-output":  # test-only: a dishonest worker
+            name, v = items[0]
+            items[0] = (name, (v + 1).astype(v.dtype) if v.dtype.kind in "fiu" else v)
+        container = codec.encode_tensors(items)
+        root = roots.io_root_of_container(container)
+        self.journal.record_output(j.job_id, container, root.hex(), dt * 1000)
+        self.sdk.save_record(j.job_id, {
+            "job_id": j.job_id, "worker": self.me, "model_id": model_id, "model_uris": self.sdk.model(model_id).uris,
+            "runtime": outs.runtime, "infer_ms": round(dt * 1000, 3), "output_root": "0x" + root.hex(),
+            "computed_at": time.time()})
+        return container, root
+
+    def _work(self, claimed: list[Job], now: int) -> None:
+        ready = []
+        for j in claimed:
+            if j.deadline - self.cfg.lease_margin < now:
+                log.warning("job %d: lease ends at %d, too close to post", j.job_id, j.deadline,
+                            extra={"event": "lease_too_close", "job_id": j.job_id})
+                continue
+            try:
+                container, root = self._compute(j)
+            except AssayError as e:
+                n = self.journal.record_failure(j.job_id, str(e))
+                self.metrics.failed.labels(type(e).__name__).inc()
+                log.error("job %d failed (attempt %d): %s", j.job_id, n, str(e).splitlines()[0],
+                          extra={"event": "job_failed", "job_id": j.job_id})
+                if n >= self.cfg.max_attempts:
+                    self.journal.set_phase(j.job_id, "failed")
+                continue
+            ready.append((j.job_id, root, container))
+        for i in range(0, len(ready), self.cfg.max_batch):
+            batch = ready[i:i + self.cfg.max_batch]
+            ids = [b[0] for b in batch]
+            try:
+                receipt = self.sdk.post_results(batch)
+            except ContractReverted as e:
+                # Someone else's state moved (lease over, already posted): next tick re-reads the chain.
+                log.warning("post of %s reverted: %s", ids, e.error, extra={"event": "post_reverted", "job_ids": ids})
+                continue
+            self.journal.record_tx(ids, "post", receipt["transactionHash"].hex())
+            for jid in ids:
+                self.journal.set_phase(jid, "posted")
+            self.metrics.posted.inc(len(ids))
+            log.info("posted %s", ids, extra={"event": "posted", "job_ids": ids})
+
+    # ------------------------------------------------------------------ finalize + withdraw
+    def _finalize(self, ids: list[int]) -> None:
+        for i in range(0, len(ids), self.cfg.max_batch):
+            batch = ids[i:i + self.cfg.max_batch]
+            try:
+                done = self.sdk.finalize_jobs(batch)
+            except ContractReverted as e:
+                log.warning("finalize of %s reverted: %s", batch, e.error, extra={"event": "finalize_reverted"})
+                continue
+            for jid in done:
+                self.journal.set_phase(jid, "finalized")
+            self.metrics.finalized.inc(len(done))
+            if done:
+                log.info("finalized %s", done, extra={"event": "finalized", "job_ids": done})
+
+    def _withdraw(self) -> None:
+        credits = self.sdk.credits()
+        if credits > max(self.cfg.withdraw_threshold, 0):
+            self.sdk.withdraw_credits(credits)
+            self.metrics.withdrawn.inc(credits)
+            log.info("withdrew %d", credits, extra={"event": "withdrew", "amount": credits})
+
+
+def _same(a: str | None, b: str | None) -> bool:
+    return a is not None and b is not None and a.lower() == b.lower()
