@@ -6,7 +6,8 @@ block gas limit instead of estimating it, so a transaction that reverts is still
 and it uses up the timestamp that was set (see test_a_reverted_attempt_is_mined_at_the_set_time).
 So `at(chain, ts)` sets the time before every single attempt, and afterwards checks that a block
 mined by the attempt has exactly timestamp ts. Attempts run in time order; where a successful
-attempt would change the state the next one needs, it runs inside `chain.isolate()`.
+attempt would change the state the next one needs, it runs inside `isolated(chain)` (not
+`chain.isolate()`, which swallows every exception in its body, failed asserts included).
 
 Conventions of the contracts (all inclusive): a job can be claimed up to and including its
 claimDeadline; a worker can post up to and including its lease end; a result can be challenged up to
@@ -21,7 +22,7 @@ from contextlib import contextmanager
 from conftest import DISPUTE, LEASE, OUTPUT_ROOT, TEST_PARAMS, UNBONDING, WINDOW, TOKEN, WORKER_FEE, request, set_time
 from test_jobmanager_errors import (  # noqa: F401  (_no_trace_printing_on_revert is an autouse fixture)
     BOND, CHALLENGED, CLAIMED, COLLATERAL, EXPIRED, FINALIZED, OPEN, POSTED, REFUNDED, TOTAL,
-    _no_trace_printing_on_revert, reverts,
+    _no_trace_printing_on_revert, isolated, reverts,
 )
 
 
@@ -111,7 +112,7 @@ def test_post_up_to_and_including_lease_end(jobs, claimed_job, worker, chain):
     jid = claimed_job()
     lease_end = jobs.getJob(jid).deadline
     for ts in (lease_end - 1, lease_end):
-        with chain.isolate():
+        with isolated(chain):
             with at(chain, ts):
                 tx = jobs.post(jid, OUTPUT_ROOT, b"\x01", "", sender=worker)
             assert jobs.ResultPosted.from_receipt(tx)[0].windowEnd == ts + WINDOW
@@ -143,7 +144,7 @@ def test_reclaim_reopens_up_to_claim_deadline_then_expires(jobs, make_job, worke
     assert jobs.getJob(jid).deadline < claim_deadline - 1  # the lease ends first
     penalty = COLLATERAL * TEST_PARAMS.liveness_penalty_bps // 10_000
     for ts in (claim_deadline - 1, claim_deadline):
-        with chain.isolate():
+        with isolated(chain):
             with at(chain, ts):
                 tx = jobs.reclaim(jid, sender=worker2)
             assert jobs.getJob(jid).status == OPEN and len(jobs.JobReopened.from_receipt(tx)) == 1
@@ -173,7 +174,7 @@ def test_challenge_up_to_and_including_window_end(jobs, token, posted_job, chall
     window_end = jobs.getJob(jid).deadline
     bal = token.balanceOf(challenger)
     for ts in (window_end - 1, window_end):
-        with chain.isolate():
+        with isolated(chain):
             with at(chain, ts):
                 tx = jobs.challenge(jid, sender=challenger)
             assert jobs.JobChallenged.from_receipt(tx)[0].disputeDeadline == ts + DISPUTE
@@ -192,7 +193,7 @@ def test_stake_withdraw_from_unlock_at_on(stake, token, worker, chain, staked):
         stake.withdraw(sender=worker)
     bal, held = token.balanceOf(worker), token.balanceOf(stake)
     for ts in (unlock_at, unlock_at + 1):
-        with chain.isolate():
+        with isolated(chain):
             with at(chain, ts):
                 stake.withdraw(sender=worker)
             assert token.balanceOf(worker) == bal + 10 * TOKEN and token.balanceOf(stake) == held - 10 * TOKEN
@@ -209,7 +210,7 @@ def _challenged(jobs, game, posted_job, challenger):
 def test_arbitrate_up_to_and_including_dispute_deadline(jobs, game, posted_job, challenger, arbiter, chain):
     jid, deadline = _challenged(jobs, game, posted_job, challenger)
     for ts in (deadline - 1, deadline):
-        with chain.isolate():
+        with isolated(chain):
             with at(chain, ts):
                 tx = game.arbitrate(jid, False, sender=arbiter)
             assert game.DisputeResolved.from_receipt(tx)[0].by == 1
@@ -241,7 +242,7 @@ def test_won_challenge_reopens_up_to_claim_deadline_then_refunds(jobs, game, mak
     assert game.disputeOf(jid)[1] > claim_deadline + 1  # the arbiter can still act after the claim deadline
     to_requester = COLLATERAL * TEST_PARAMS.slash_requester_bps // 10_000
     for ts in (claim_deadline - 1, claim_deadline):
-        with chain.isolate():
+        with isolated(chain):
             with at(chain, ts):
                 tx = game.arbitrate(jid, True, sender=arbiter)
             assert jobs.getJob(jid).status == OPEN and len(jobs.JobReopened.from_receipt(tx)) == 1

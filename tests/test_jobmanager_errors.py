@@ -99,6 +99,21 @@ def reverts(error, **inputs):
     assert isinstance(info.value, error), f"expected {error.__name__}({inputs}), got {info.value!r}"
 
 
+@contextmanager
+def isolated(chain):
+    """Undo every chain change made inside, like `chain.isolate()`, but let exceptions through.
+
+    eth-ape 0.8.51's `chain.isolate()` catches and drops *every* exception raised in its body
+    (`except Exception: pass`), so a failing assert inside it would pass silently.
+    """
+    snapshot, pending = chain.snapshot(), chain.pending_timestamp
+    try:
+        yield
+    finally:
+        chain.restore(snapshot)
+        set_time(chain, pending)  # as chain.isolate() does: the next block is where it was going to be
+
+
 def error_data(error_abi, **inputs) -> HexBytes:
     """Revert data of a custom error: selector + ABI-encoded arguments."""
     types = [i.type for i in error_abi.inputs]
@@ -391,7 +406,7 @@ def test_finalize_with_too_little_gas_for_the_callback_reverts(project, jobs, to
         jobs.post(jid, OUTPUT_ROOT, b"\x01", "", sender=worker)
     set_time(chain, max(jobs.getJob(cb_job).deadline, jobs.getJob(plain_job).deadline) + 1)
     # Gas a finalize needs before the callback check: that of a job without callback.
-    with chain.isolate():
+    with isolated(chain):
         base = jobs.finalize(plain_job, sender=worker).gas_used
     limit = TEST_PARAMS.callback_gas_limit
     needed = limit + limit // 63 + 5_000
