@@ -30,6 +30,7 @@ import numpy as np
 from ..chain import Job, JobStatus
 from ..commitments import codec, roots
 from ..errors import AssayError, ContractReverted
+from ..fraud.trace import build_trace
 from ..sdk import Assay, hex32
 from .config import WorkerConfig
 from .journal import Journal
@@ -251,8 +252,10 @@ class Worker:
         onnx_bytes = self._model(model_id)
         _raw, tensors = self.sdk.job_input(j.job_id, max_bytes=self.cfg.max_input_bytes)
         t0 = time.perf_counter()
-        outs = self.sdk.runner.run(model_id, onnx_bytes, dict(tensors))
+        # Canonical run: the posted outputs are this run's, so a dispute's trace holds the same bits.
+        outs, trace = build_trace(self.sdk.runner, model_id, onnx_bytes, dict(tensors))
         dt = time.perf_counter() - t0
+        trace_digest = self.sdk.store.put(trace.encode())
         self.metrics.inference.observe(dt)
         items = [(name, np.asarray(v)) for name, v in outs.items()]
         if self.cfg.fault == "slow-inference":  # test-only: a window to kill the worker mid-job
@@ -266,6 +269,7 @@ class Worker:
         self.sdk.save_record(j.job_id, {
             "job_id": j.job_id, "worker": self.me, "model_id": model_id, "model_uris": self.sdk.model(model_id).uris,
             "runtime": outs.runtime, "infer_ms": round(dt * 1000, 3), "output_root": "0x" + root.hex(),
+            "trace_sha256": trace_digest,
             "computed_at": time.time()})
         return container, root
 
