@@ -8,7 +8,6 @@ worker cannot serve is skipped without crashing it.
 
 from __future__ import annotations
 
-import time
 import urllib.request
 
 import numpy as np

@@ -18,7 +18,6 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
@@ -30,7 +29,7 @@ from .cli import fmt_tokens
 from .devnet import deploy_local
 from .receipt import build_receipt, render_receipt
 from .sdk import Assay
-from .store import ContentStore, serve_store
+from .store import serve_store
 
 ROOT = Path(__file__).resolve().parents[2]
 WORK = Path(".assay/demo")

@@ -8,10 +8,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from ..errors import ConfigError
+from ..configfile import load_config
 
 
 class WorkerConfig(BaseModel):
@@ -55,18 +54,4 @@ class WorkerConfig(BaseModel):
 
 def load_worker_config(path: Path | None, **overrides) -> WorkerConfig:
     """Read `path` (YAML) if given, apply non-None overrides, validate."""
-    raw: dict = {}
-    if path is not None:
-        try:
-            raw = yaml.safe_load(Path(path).read_text()) or {}
-        except FileNotFoundError as e:
-            raise ConfigError(f"worker config {path} not found", "pass an existing file to --config") from e
-        except yaml.YAMLError as e:
-            raise ConfigError(f"worker config {path} is not valid YAML: {e}") from e
-        if not isinstance(raw, dict):
-            raise ConfigError(f"worker config {path} must be a mapping of option: value")
-    raw.update({k: v for k, v in overrides.items() if v is not None})
-    try:
-        return WorkerConfig.model_validate(raw)
-    except ValidationError as e:
-        raise ConfigError(f"invalid worker configuration:\n{e}", "fix the fields named above (docs/worker.md)") from e
+    return load_config(WorkerConfig, path, "worker", "docs/worker.md", **overrides)

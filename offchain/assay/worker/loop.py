@@ -20,15 +20,14 @@ pre-send simulation catches it before any gas is spent).
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 
 from ..chain import Job, JobStatus
 from ..commitments import codec, roots
+from ..daemon import Daemon
 from ..errors import AssayError, ContractReverted
 from ..fraud.trace import build_trace
 from ..sdk import Assay, hex32
@@ -47,47 +46,19 @@ class Candidate:
     claim_deadline: int
 
 
-class Worker:
+class Worker(Daemon):
+    name = "worker"
+
     def __init__(self, sdk: Assay, cfg: WorkerConfig, journal: Journal, metrics: WorkerMetrics | None = None):
+        super().__init__(cfg.poll_interval, journal, metrics or WorkerMetrics(), log)
         self.sdk = sdk
         self.cfg = cfg
-        self.journal = journal
-        self.metrics = metrics or WorkerMetrics()
         self.me = sdk.address
-        self.stop_event = threading.Event()
         self.models: dict[str, bytes] = {}  # model id -> verified ONNX bytes
         self.bad_models: dict[str, str] = {}  # model id -> why it cannot be served
         self.rejected: dict[int, str] = {}  # job id -> why it was not taken
         self.candidates: dict[int, Candidate] = {}
-        self.last_tick: float = 0.0
-        self.last_error: str | None = None
-        self.ticks = 0
         self.served = set(cfg.models)
-
-    # ------------------------------------------------------------------ running
-    def health(self) -> dict[str, Any]:
-        stale = time.time() - self.last_tick > max(30.0, 20 * self.cfg.poll_interval)
-        return {"ok": self.last_tick > 0 and not stale, "address": self.me, "last_tick": self.last_tick,
-                "ticks": self.ticks, "last_error": self.last_error, "journal": self.journal.counts()}
-
-    def run(self, max_ticks: int | None = None) -> None:
-        backoff = self.cfg.poll_interval
-        while not self.stop_event.is_set():
-            try:
-                self.tick()
-                self.last_error = None
-                backoff = self.cfg.poll_interval
-            except Exception as e:  # never let one bad tick kill the daemon
-                self.metrics.tick_errors.inc()
-                self.last_error = f"{type(e).__name__}: {e}"
-                log.error("tick failed: %s", self.last_error, extra={"event": "tick_failed"})
-                backoff = min(backoff * 2, 30.0)
-            if max_ticks is not None and self.ticks >= max_ticks:
-                return
-            self.stop_event.wait(backoff)
-
-    def stop(self) -> None:
-        self.stop_event.set()
 
     # ------------------------------------------------------------------ one tick
     def tick(self) -> None:
@@ -130,10 +101,7 @@ class Worker:
             claimed = self._claim(to_claim, now, room)
             if claimed:
                 self._work([self.sdk.job(j) for j in claimed], now)
-        self._withdraw()
-        self.ticks += 1
-        self.metrics.ticks.inc()
-        self.last_tick = time.time()
+        self.withdraw_credits(self.sdk, self.cfg.withdraw_threshold)
 
     # ------------------------------------------------------------------ discovery
     def _discover(self, head: int) -> None:
@@ -320,13 +288,6 @@ class Worker:
             self.metrics.finalized.inc(len(done))
             if done:
                 log.info("finalized %s", done, extra={"event": "finalized", "job_ids": done})
-
-    def _withdraw(self) -> None:
-        credits = self.sdk.credits()
-        if credits > max(self.cfg.withdraw_threshold, 0):
-            self.sdk.withdraw_credits(credits)
-            self.metrics.withdrawn.inc(credits)
-            log.info("withdrew %d", credits, extra={"event": "withdrew", "amount": credits})
 
 
 def _same(a: str | None, b: str | None) -> bool:

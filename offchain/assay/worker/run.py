@@ -11,7 +11,6 @@ import json
 import logging
 import signal
 import sys
-import time
 from typing import Any
 
 from ..errors import AssayError
