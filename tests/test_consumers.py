@@ -125,7 +125,9 @@ def test_a_result_upheld_in_a_dispute_calls_the_consumer_once(
     assert jobs.creditsOf(worker) == WORKER_FEE + bond * TEST_PARAMS.bond_to_worker_bps // BPS
 
 
-def test_a_result_proven_wrong_does_not_call_the_consumer(jobs, game, deploy_consumer, consumer_job, challenger, arbiter):
+def test_a_result_proven_wrong_does_not_call_the_consumer(
+    jobs, game, deploy_consumer, consumer_job, challenger, arbiter
+):
     c = deploy_consumer()
     jid = consumer_job(c)
     jobs.challenge(jid, sender=challenger)
@@ -141,11 +143,12 @@ def test_a_misbehaving_consumer_cannot_block_finalize_or_payment(
     c = deploy_consumer(kind)
     jid = consumer_job(c)
     plain = posted_job()  # same work without a callback: the gas baseline
-    baseline = finalize_after_window(jobs, chain, plain, accounts[9]).gas_used
+    set_time(chain, jobs.getJob(plain).deadline + 1)  # both windows are over
+    baseline = jobs.finalize(plain, sender=accounts[9]).gas_used
     credits = {a: jobs.creditsOf(a) for a in (worker, model_owner, treasury)}
     active, locked, _, _ = stake.stakeOf(worker)
     held = token.balanceOf(jobs)
-    tx = finalize_after_window(jobs, chain, jid, accounts[9])
+    tx = jobs.finalize(jid, sender=accounts[9])
     assert jobs.getJob(jid).status == FINALIZED
     assert callback_results(jobs, tx) == [(jid, False)]
     [(args, gas, failed)] = callback_calls(chain, tx, c)
@@ -177,29 +180,45 @@ def test_finalize_with_too_little_gas_for_the_callback_reverts_and_changes_nothi
     assert callback_results(jobs, tx) == [(jid, True)] and c.calls() == 1
 
 
-def test_finalize_never_succeeds_with_a_starved_callback_whatever_the_gas_limit(
+@pytest.mark.xfail(
+    strict=True,
+    raises=AssertionError,
+    reason="BUG: the gas check in JobManager._callback runs before the cold SLOAD of inputRoot and the cold "
+    "access to the consumer, which cost more than its 5,000 slack: with a tight gas limit the consumer gets "
+    "~99.7k of its 100k (see the report)",
+)
+def test_the_cheapest_finalize_that_succeeds_still_gives_the_callback_all_its_gas(
     jobs, deploy_consumer, consumer_job, chain, accounts
 ):
-    """Sweep gas limits around the estimate: each try either reverts (nothing changes) or the consumer
-    runs with its full callback gas; no limit finalizes the job while the callback runs out of gas."""
+    """Binary-search the smallest gas limit with which finalize succeeds: there too the consumer must get
+    exactly callbackGasLimit (EIP-150 keeps back 1/64 of what is left), or a keeper choosing the gas limit
+    could make any callback that needs close to its limit fail; one gas less must revert and change nothing."""
     c = deploy_consumer()
     jid = consumer_job(c)
     keeper = accounts[9]
     set_time(chain, jobs.getJob(jid).deadline + 1)
     chain.mine()
-    enough = jobs.finalize.estimate_gas_cost(jid, sender=keeper)
-    outcomes = set()
-    for gas in range(enough - 12_000, enough + 1, 1_500):
-        with chain.isolate():
-            try:
-                tx = jobs.finalize(jid, sender=keeper, gas=gas)
-            except ape.exceptions.ContractLogicError:
-                assert (jobs.getJob(jid).status, c.calls()) == (POSTED, 0)
-                outcomes.add("reverted")
-            else:
-                assert callback_results(jobs, tx) == [(jid, True)] and c.calls() == 1
-                outcomes.add("called back")
-    assert outcomes == {"reverted", "called back"}  # the sweep crossed the threshold
+
+    call = {"from": keeper.address, "to": jobs.address, "data": "0x" + bytes(jobs.finalize.encode_input(jid)).hex()}
+
+    def succeeds(gas):  # eth_call with this gas limit (ape's .call drops it): same execution, nothing mined
+        r = chain.provider.web3.provider.make_request("eth_call", [call | {"gas": hex(gas)}, "latest"])
+        return "error" not in r  # else InsufficientGasForCallback, or out of gas
+
+    lo, hi = jobs.finalize.estimate_gas_cost(jid, sender=keeper) - 20_000, 1_000_000
+    assert not succeeds(lo) and succeeds(hi)
+    while hi - lo > 1:  # lo fails, hi succeeds
+        mid = (lo + hi) // 2
+        lo, hi = (lo, mid) if succeeds(mid) else (mid, hi)
+    with chain.isolate():
+        with ape.reverts():
+            jobs.finalize(jid, sender=keeper, gas=hi - 1)
+        assert (jobs.getJob(jid).status, c.calls()) == (POSTED, 0)
+    tx = jobs.finalize(jid, sender=keeper, gas=hi)
+    assert (callback_results(jobs, tx), c.calls()) == ([(jid, True)], 1)
+    [(args, gas, failed)] = callback_calls(chain, tx, c)
+    assert (args[0], failed) == (jid, False)
+    assert gas == CALLBACK_GAS, f"with gas limit {hi} finalize succeeds but the consumer gets only {gas} gas"
 
 
 def test_callback_requested_by_an_eoa_reverts(jobs, model, requester, chain, staked):

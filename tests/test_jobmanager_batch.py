@@ -140,7 +140,8 @@ def test_post_results_posts_each_job_with_its_own_output(jobs, claimed_job, work
     uris = ["", "ipfs://bafy-out", ""]
     tx = jobs.postResults(ids, roots, outputs, uris, sender=worker)
     ts = ts_of(chain, tx)
-    got = [(e.jobId, e.worker, e.outputRoot, e.windowEnd, e.output, e.outputURI) for e in jobs.ResultPosted.from_receipt(tx)]
+    got = [(e.jobId, e.worker, e.outputRoot, e.windowEnd, e.output, e.outputURI)
+           for e in jobs.ResultPosted.from_receipt(tx)]
     assert got == [(i, worker.address, r, ts + WINDOW, o, u) for i, r, o, u in zip(ids, roots, outputs, uris)]
     for i, r in zip(ids, roots):
         j = jobs.getJob(i)
@@ -259,7 +260,7 @@ def test_finalize_jobs_skips_every_job_that_is_not_finalizable(
     jobs.finalize(done, sender=worker)
     ok = posted_job()
     window_end = jobs.getJob(ok).deadline
-    set_time(chain, window_end - 5)
+    set_time(chain, window_end - 20)
     still_open_window = posted_job()
     challenged = posted_job()
     jobs.challenge(challenged, sender=challenger)

@@ -4,8 +4,6 @@ Each attack is paired with a control showing the same call succeeds from outside
 function, so a pass means the guard stopped it, not some unrelated failure.
 """
 
-import hashlib
-
 import ape
 import pytest
 
