@@ -24,6 +24,9 @@ contract JobManager is IJobManager, IUnbondingPolicy, Ownable2Step, ReentrancyGu
     /// (5k gas paid by the worker) instead of creating one (22k). Never a valid root: roots are sha256.
     bytes32 private constant NO_OUTPUT = bytes32(uint256(1));
     uint8 private constant FLAG_CALLBACK = 1;
+    /// @dev Gas the CALL to a consumer costs before the 63/64 rule applies (cold account access)
+    /// plus the opcodes between the gas check and the CALL.
+    uint256 private constant CALL_OVERHEAD = 3_000;
 
     /// @dev Six slots per job; the requester pays for all of them at submit.
     struct Job {
@@ -306,15 +309,18 @@ contract JobManager is IJobManager, IUnbondingPolicy, Ownable2Step, ReentrancyGu
 
     /// @dev Calls the consumer with exactly `callbackGasLimit` gas, copies no return data (no
     /// return-bomb), and ignores failure: a consumer can never block payment or finality.
+    /// The gas check is the last thing before the CALL, after the calldata is built and the target
+    /// loaded, so nothing between the check and the call can eat into the consumer's allowance.
     function _callback(uint256 _jobId, Job storage j) private {
         if (j.flags & FLAG_CALLBACK == 0) return;
         uint256 gasLimit = _params.callbackGasLimit;
-        // EIP-150 forwards at most 63/64 of what is left; make sure the consumer gets all of gasLimit.
-        uint256 needed = gasLimit + gasLimit / 63 + 5_000;
-        if (gasleft() < needed) revert InsufficientGasForCallback(_jobId, gasleft(), needed);
         bytes memory data =
             abi.encodeCall(IAssayConsumer.onAssayResult, (_jobId, j.modelId, j.inputRoot, j.outputRoot));
         address target = j.requester;
+        // EIP-150 forwards at most 63/64 of what is left after the CALL's own cost (up to 2,600 for a
+        // cold account): demand ceil(gasLimit·64/63) plus that cost plus the few opcodes in between.
+        uint256 needed = (gasLimit * 64 + 62) / 63 + CALL_OVERHEAD;
+        if (gasleft() < needed) revert InsufficientGasForCallback(_jobId, gasleft(), needed);
         bool ok;
         assembly ("memory-safe") {
             ok := call(gasLimit, target, 0, add(data, 0x20), mload(data), 0, 0)

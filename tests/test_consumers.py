@@ -7,12 +7,13 @@ from eth_utils import keccak
 
 from conftest import DISPUTE, MODEL_FEE, OUTPUT_ROOT, TEST_PARAMS, TOKEN, UNBONDING, WORKER_FEE, request, set_time
 from escrow_model import BPS, ModelParams
+from test_jobmanager_errors import isolated
 
 OPEN, CLAIMED, POSTED, CHALLENGED, FINALIZED, EXPIRED = range(1, 7)
 PARAMS = ModelParams.from_governance(TEST_PARAMS, dispute_duration=DISPUTE, unbonding_delay=UNBONDING)
 PROTOCOL_FEE, TOTAL, COLLATERAL = PARAMS.price(WORKER_FEE, MODEL_FEE)
 CALLBACK_GAS = TEST_PARAMS.callback_gas_limit
-NEEDED_GAS = CALLBACK_GAS + CALLBACK_GAS // 63 + 5_000  # what JobManager._callback demands before calling
+NEEDED_GAS = (CALLBACK_GAS * 64 + 62) // 63 + 3_000  # what JobManager._callback demands right before calling
 ON_RESULT = keccak(text="onAssayResult(uint256,bytes32,bytes32,bytes32)")[:4]
 
 
@@ -180,13 +181,6 @@ def test_finalize_with_too_little_gas_for_the_callback_reverts_and_changes_nothi
     assert callback_results(jobs, tx) == [(jid, True)] and c.calls() == 1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="BUG: the gas check in JobManager._callback runs before the cold SLOAD of inputRoot and the cold "
-    "access to the consumer, which cost more than its 5,000 slack: with a tight gas limit the consumer gets "
-    "~99.7k of its 100k (see the report)",
-)
 def test_the_cheapest_finalize_that_succeeds_still_gives_the_callback_all_its_gas(
     jobs, deploy_consumer, consumer_job, chain, accounts
 ):
@@ -210,7 +204,7 @@ def test_the_cheapest_finalize_that_succeeds_still_gives_the_callback_all_its_ga
     while hi - lo > 1:  # lo fails, hi succeeds
         mid = (lo + hi) // 2
         lo, hi = (lo, mid) if succeeds(mid) else (mid, hi)
-    with chain.isolate():
+    with isolated(chain):
         with ape.reverts():
             jobs.finalize(jid, sender=keeper, gas=hi - 1)
         assert (jobs.getJob(jid).status, c.calls()) == (POSTED, 0)
