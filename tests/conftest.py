@@ -224,3 +224,4 @@ def fees(jobs, jid):
 def set_time(chain, ts):
     """The next transaction is mined at timestamp ts."""
     chain.pending_timestamp = ts
+
