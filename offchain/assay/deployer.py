@@ -110,11 +110,11 @@ def deploy_stack(
         "JobManager",
     )
     game = record(
-        "DisputeGame", deployer.deploy(project.DisputeGame, jobs.address, deployer.address, cfg.dispute_duration),
+        "DisputeGame", deployer.deploy(project.DisputeGame, jobs.address, deployer.address, *cfg.game.as_args()),
         "DisputeGame",
     )
     # Wiring: the JobManager locks/unlocks/slashes stake and bounds the unbonding delay;
-    # the game settles disputes; the arbiter may decide them before their deadline.
+    # the game settles disputes; the arbiter decides disputes over class NONE models.
     jobs.setDisputeGame(game.address, sender=deployer)
     stake.grantRole(stake.OPERATOR_ROLE(), jobs.address, sender=deployer)
     stake.setUnbondingPolicy(jobs.address, sender=deployer)

@@ -63,6 +63,30 @@ class GovernanceParams(BaseModel):
         )
 
 
+MAX_WINDOW = 30 * 86400
+MAX_DEMANDS = 16
+
+
+class GameParams(BaseModel):
+    """The DisputeGame's windows (constructor / `setDurations`), bounds as the contract enforces them."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    response_window: int = Field(ge=1, le=MAX_WINDOW)  # seconds the worker has to post the trace root
+    proof_window: int = Field(ge=1, le=MAX_WINDOW)  # seconds, from the trace root, to prove fraud
+    demand_window: int = Field(ge=1, le=MAX_WINDOW)  # seconds to answer a demand; least proof time left after
+    max_demands: int = Field(ge=1, le=MAX_DEMANDS)  # chunk demands per dispute
+
+    @property
+    def max_duration(self) -> int:
+        """DisputeGame.maxDuration(): each answered demand can push the proof deadline by 2·demand_window."""
+        return self.response_window + self.proof_window + 2 * self.max_demands * self.demand_window
+
+    def as_args(self) -> tuple[int, int, int, int]:
+        """The constructor / setDurations arguments after (jobs, admin)."""
+        return (self.response_window, self.proof_window, self.demand_window, self.max_demands)
+
+
 class DeployConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -70,15 +94,26 @@ class DeployConfig(BaseModel):
     treasury: str | None = None
     arbiter: str | None = None
     unbonding_delay: int = Field(ge=1, le=90 * 86400)
-    dispute_duration: int = Field(ge=1, le=30 * 86400)
+    game: GameParams
     params: GovernanceParams
+
+    @model_validator(mode="before")
+    @classmethod
+    def _replaced_keys(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "dispute_duration" in data:
+            raise ValueError(
+                "dispute_duration was replaced by the fraud-proof game's windows: set `game:` with "
+                "response_window, proof_window, demand_window and max_demands (see config/deploy.yaml)"
+            )
+        return data
 
     @model_validator(mode="after")
     def _unbonding(self) -> "DeployConfig":
-        need = self.params.challenge_window + self.dispute_duration
+        need = self.params.challenge_window + self.game.max_duration
         if self.unbonding_delay <= need:
             raise ValueError(
-                f"unbonding_delay ({self.unbonding_delay}) must exceed challenge_window + dispute_duration ({need})"
+                f"unbonding_delay ({self.unbonding_delay}) must exceed challenge_window + the game's max duration "
+                f"(response_window + proof_window + 2·max_demands·demand_window) = {need}"
             )
         return self
 

@@ -86,9 +86,9 @@ def deploy_stack(
     jobs = deploy(
         "JobManager", "JobManager", token_addr, stake.address, registry.address, me, cfg.params.as_tuple(treasury)
     )
-    game = deploy("DisputeGame", "DisputeGame", jobs.address, me, cfg.dispute_duration)
+    game = deploy("DisputeGame", "DisputeGame", jobs.address, me, *cfg.game.as_args())
     # Wiring: the JobManager locks/unlocks/slashes stake and bounds the unbonding delay;
-    # the game settles disputes; the arbiter may decide them before their deadline.
+    # the game settles disputes; the arbiter decides disputes over class NONE models.
     sender.transact(jobs.functions.setDisputeGame(game.address), label="JobManager.setDisputeGame")
     operator = stake.functions.OPERATOR_ROLE().call()
     sender.transact(stake.functions.grantRole(operator, jobs.address), label="StakeManager.grantRole(OPERATOR)")
