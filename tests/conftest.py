@@ -16,13 +16,18 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "offchain"))
 
 from assay.deployer import deploy_stack  # noqa: E402
-from assay.params import DeployConfig, GovernanceParams  # noqa: E402
+from assay.params import DeployConfig, GameParams, GovernanceParams  # noqa: E402
 
 TOKEN = 10**18
 # Short, distinct times so that deadline tests are unambiguous.
 LEASE = 100
 WINDOW = 50
-DISPUTE = 200
+RESPONSE = 20  # the game's windows: response, proof, demand (x MAX_DEMANDS)
+PROOF = 100
+DEMAND = 10
+MAX_DEMANDS = 4
+GAME = GameParams(response_window=RESPONSE, proof_window=PROOF, demand_window=DEMAND, max_demands=MAX_DEMANDS)
+DISPUTE = GAME.max_duration  # 20 + 100 + 2*4*10 = 200: the game's maxDuration() (a class NONE dispute's length)
 UNBONDING = 1000
 TEST_PARAMS = GovernanceParams(
     lease_duration=LEASE,
@@ -87,7 +92,7 @@ def stack(project, chain, owner, treasury, arbiter):
         treasury=treasury.address,
         arbiter=arbiter.address,
         unbonding_delay=UNBONDING,
-        dispute_duration=DISPUTE,
+        game=GAME,
         params=TEST_PARAMS,
     )
     rec = deploy_stack(project, chain, owner, cfg, network="ethereum:local", local=True, log=lambda _m: None)
@@ -146,9 +151,11 @@ MODEL_FEE = TOKEN // 10
 
 @pytest.fixture(scope="session")
 def model(registry, model_owner, funded):
-    """A registered model (fee 0.1 token) owned by model_owner."""
+    """A registered model (fee 0.1 token) owned by model_owner, of verification class NONE: its
+    disputes are decided by the arbiter (the fraud-proof game is tested with real models in
+    test_fraud_game.py and test_disputegame.py)."""
     mid = model_id_of("model-a")
-    registry.registerModel(mid, ["ipfs://model-a"], MODEL_FEE, 1, b"\x11" * 32, b"\x22" * 32, sender=model_owner)
+    registry.registerModel(mid, ["ipfs://model-a"], MODEL_FEE, 2, b"\x11" * 32, b"\x22" * 32, sender=model_owner)
     return mid
 
 

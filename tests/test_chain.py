@@ -47,7 +47,7 @@ from assay.chain.deploy import deploy_stack, is_current
 from assay.deployer import load_deployment, save_deployment
 from assay.errors import ContractReverted
 from assay.params import DeployConfig
-from conftest import DISPUTE, TEST_PARAMS, TOKEN, UNBONDING
+from conftest import GAME, TEST_PARAMS, TOKEN, UNBONDING
 
 FAST_RETRY = RetryPolicy(attempts=6, base_delay=0.01, max_delay=0.05)
 FAST = dict(poll_interval=0.02, receipt_timeout=20)
@@ -57,8 +57,7 @@ WORKER_FEE = TOKEN
 
 
 def deploy_cfg(treasury: str, arbiter: str) -> DeployConfig:
-    return DeployConfig(treasury=treasury, arbiter=arbiter, unbonding_delay=UNBONDING, dispute_duration=DISPUTE,
-                        params=TEST_PARAMS)
+    return DeployConfig(treasury=treasury, arbiter=arbiter, unbonding_delay=UNBONDING, game=GAME, params=TEST_PARAMS)
 
 
 def deploy_on(node: Anvil) -> tuple[Web3, dict, object]:

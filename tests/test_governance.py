@@ -6,7 +6,10 @@ from __future__ import annotations
 import pytest
 from eth_utils import to_checksum_address
 
-from conftest import DISPUTE, MODEL_FEE, OUTPUT_ROOT, TEST_PARAMS, TOKEN, UNBONDING, WINDOW, WORKER_FEE, request
+from conftest import (
+    DEMAND, DISPUTE, GAME, MAX_DEMANDS, MODEL_FEE, OUTPUT_ROOT, PROOF, RESPONSE, TEST_PARAMS, TOKEN, UNBONDING, WINDOW,
+    WORKER_FEE, request,
+)
 from test_jobmanager_errors import (  # noqa: F401  (_no_trace_printing_on_revert is an autouse fixture)
     BOND, COLLATERAL, FINALIZED, OPEN, PARAM_FIELDS, TOTAL, UINT96_MAX, ZERO, _no_trace_printing_on_revert,
     deploy_reverts, name32, params_with, reverts,
@@ -126,7 +129,7 @@ def test_set_dispute_game_to_zero_reverts(jobs, game, owner):
 
 def test_dispute_game_cannot_change_while_disputes_are_open(project, jobs, game, owner, posted_job, challenger,
                                                             arbiter):
-    replacement = owner.deploy(project.DisputeGame, jobs, owner, DISPUTE)
+    replacement = owner.deploy(project.DisputeGame, jobs, owner, *GAME.as_args())
     first, second = posted_job(), posted_job()
     jobs.challenge(first, sender=challenger)
     jobs.challenge(second, sender=challenger)
@@ -146,7 +149,9 @@ def test_dispute_game_cannot_change_while_disputes_are_open(project, jobs, game,
 
 
 def test_dispute_game_whose_duration_outgrows_unbonding_reverts(project, jobs, game, owner):
-    slow = owner.deploy(project.DisputeGame, jobs, owner, UNBONDING - WINDOW)
+    # maxDuration() = UNBONDING - WINDOW: the response window takes up the rest.
+    slow = owner.deploy(project.DisputeGame, jobs, owner, UNBONDING - WINDOW - (DISPUTE - RESPONSE), PROOF, DEMAND,
+                        MAX_DEMANDS)
     with reverts(jobs.UnbondingTooShort, unbondingDelay=UNBONDING, needed=UNBONDING):
         jobs.setDisputeGame(slow, sender=owner)
     assert jobs.disputeGame() == game.address and jobs.minUnbondingDelay() == WINDOW + DISPUTE
