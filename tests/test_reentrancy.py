@@ -10,6 +10,7 @@ import pytest
 from assay.deployer import deploy_stack
 from assay.params import DeployConfig
 from conftest import (
+    GAME,
     DISPUTE, MODEL_FEE, OUTPUT_ROOT, TEST_PARAMS, TOKEN, UNBONDING, WORKER_FEE, model_id_of, request, set_time,
 )
 from escrow_model import BPS, ModelParams
@@ -85,7 +86,7 @@ def rstack(project, chain, owner, requester, worker, worker2, arbiter, model_own
     rtok = project.ReentrantToken.deploy(sender=owner)
     cfg = DeployConfig(
         token=rtok.address, treasury=rtok.address, arbiter=arbiter.address,
-        unbonding_delay=UNBONDING, dispute_duration=DISPUTE, params=TEST_PARAMS,
+        unbonding_delay=UNBONDING, game=GAME, params=TEST_PARAMS,
     )
     rec = deploy_stack(project, chain, owner, cfg, network="ethereum:local", local=True, log=lambda _m: None)
     c = rec["contracts"]
@@ -97,7 +98,7 @@ def rstack(project, chain, owner, requester, worker, worker2, arbiter, model_own
     }
     assert s["jobs"].TOKEN() == rtok.address and s["stake"].TOKEN() == rtok.address
     s["model"] = model_id_of("model-reentrant")
-    s["registry"].registerModel(s["model"], ["ipfs://m"], MODEL_FEE, 1, b"\x11" * 32, b"\x22" * 32, sender=model_owner)
+    s["registry"].registerModel(s["model"], ["ipfs://m"], MODEL_FEE, 2, b"\x11" * 32, b"\x22" * 32, sender=model_owner)
     for a in (requester, worker, worker2):
         rtok.mint(a, 1000 * TOKEN, sender=a)
         rtok.approve(s["jobs"], MAX, sender=a)
