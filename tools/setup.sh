@@ -28,6 +28,18 @@ if [ ! -x node_modules/.bin/anvil ] || [ "$(cat node_modules/.assay-stamp 2>/dev
   echo "$want" > node_modules/.assay-stamp
 fi
 
+# The OpenZeppelin folders our contracts import, as ape's local dependency (see ape-config.yaml).
+oz=node_modules/@openzeppelin/contracts
+want=$(stamp package-lock.json)
+if [ "$(cat .deps/openzeppelin/.assay-stamp 2>/dev/null)" != "$want" ]; then
+  echo "[setup] OpenZeppelin subset (.deps/openzeppelin)"
+  rm -rf .deps/openzeppelin contracts/.cache
+  for d in access interfaces token/ERC20 utils; do
+    mkdir -p ".deps/openzeppelin/$d" && cp -r "$oz/$d/." ".deps/openzeppelin/$d/"
+  done
+  echo "$want" > .deps/openzeppelin/.assay-stamp
+fi
+
 ver=$(node -e 'console.log(require("solc/package.json").version)')
 mkdir -p .solcx
 wrapper=.solcx/solc-v$ver
