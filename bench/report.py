@@ -123,8 +123,8 @@ def write(s: dict[str, Any], out: Path) -> Path:
     # ---------------------------------------------------------------- throughput
     L += ["## Worker throughput vs plain onnxruntime", ""]
     if tp:
-        L += ["Per repetition: plain onnxruntime (default `SessionOptions`, one input per `run`) on n inputs, then a "
-              "burst of n jobs carrying the same inputs, submitted in one block, through one warmed-up worker "
+        L += ["Per repetition: plain onnxruntime (default `SessionOptions`, one input per `run`) on n inputs right "
+              "before and right after (their combined rate), and in between a burst of n jobs carrying the same inputs, submitted in one block, through one warmed-up worker "
               "process (its model fetched and checked, its session built). Worker rate = n ÷ (last post mined − "
               "block with the jobs mined). Inputs of the CNN (36.9 kB) are above the inline limit, so they travel "
               "by URI from the requester's HTTP content store, as they would in production.", "",
@@ -144,6 +144,13 @@ def write(s: dict[str, Any], out: Path) -> Path:
             n = cnn_r["jobs_per_run"]
             L += [f"JSON-RPC calls the worker made during the last CNN burst ({n} jobs), by method: " +
                   ", ".join(f"`{k}` {v} ({v / n:.1f}/job)" for k, v in calls) + ".", ""]
+            rc = last["rpc_calls"]
+            chain_id = rc.get("eth_chainId", 0)
+            sends, receipts = rc.get("eth_sendRawTransaction", 0), rc.get("eth_getTransactionReceipt", 0)
+            L += [f"`eth_chainId` is {chain_id / max(1, sum(rc.values())):.0%} of them: web3.py's validation middleware "
+                  "asks for the chain id before each `eth_call`. The worker sent "
+                  f"{sends} transactions and polled for receipts {receipts} times; every poll beyond the first of a "
+                  "transaction is preceded by the sender's `poll_interval` sleep (0.5 s by default).", ""]
     else:
         L += ["not measured: " + "; ".join(f"{k}: {v}" for k, v in s["errors"].items() if k.startswith("throughput")), ""]
 
@@ -155,6 +162,12 @@ def write(s: dict[str, Any], out: Path) -> Path:
         L += [f"Share of the burst's wall time the worker spent inside onnxruntime: **{fmt_spread(r['inference_share'], 2)}** "
               "(sum of the worker's own per-job inference times ÷ burst time). A worker that never let the chain "
               "idle its CPU would be at ≈ 1.", "",
+              "The worker's tick is sequential: read the state of every tracked job, check and claim a batch "
+              "(one `claimJobs`), then for each claimed job read its input and run the model, then post the batch "
+              "(one `postResults`). Running inference in a second thread while the chain round-trips of the "
+              "previous batch are in flight could save at most the share above, because the chain side is "
+              "the larger part of every job (see the JSON-RPC counts); the loop is therefore left sequential and "
+              "the timeline below shows where the time goes.", "",
               f"![timeline of one burst]({png})", ""]
     # ---------------------------------------------------------------- latency
     L += ["## Latency overhead", ""]
@@ -186,7 +199,8 @@ def write(s: dict[str, Any], out: Path) -> Path:
         ort = tp.get("bench_cnn", {}).get("ort_rate", {}).get("median")
         png = plots.scaling(pts, ort, out / "scaling.png")
         L += [f"Model: {sc['model']}; bursts of {sc['jobs_per_run']} jobs; each worker is its own process and staked "
-              "account on the same devnet; all of them and anvil share the machine's CPUs.", "",
+              "account on the same devnet; all of them and anvil share the machine's CPUs. Worker configuration "
+              f"`{sc.get('worker_config')}` (batches of 16, so that four workers can share one burst).", "",
               "| workers | jobs/s | jobs taken by each worker, per run |", "|---|---|---|"]
         for pnt in pts:
             L.append(f"| {pnt['workers']} | {fmt_spread(pnt['rate'], 2)} | {pnt['jobs_by_worker']} |")
@@ -245,6 +259,14 @@ def write(s: dict[str, Any], out: Path) -> Path:
     for k, v in m.items():
         L.append(f"| {k} | {v} |")
     L.append("")
+    secs = d.get("sections")
+    if secs:
+        L += ["The machine is shared: the 1-minute load average after each section (CPUs: "
+              f"{m.get('cpus_available')}) — figures taken under a load above the CPU count are slowed by "
+              "whatever else ran:", "", "| section | seconds | load average after (1, 5, 15 min) |", "|---|---|---|"]
+        for k, v in secs.items():
+            L.append(f"| {k} | {v['seconds']} | {v['load_average_after']} |")
+        L.append("")
     path = out / "REPORT.md"
     path.write_text("\n".join(L))
     return path

@@ -53,7 +53,7 @@ def plan(quick: bool, reps: int | None) -> dict[str, Any]:
                 "scaling_counts": (), "scaling_n": 0, "canon_budget_s": 0.05}
     return {"mode": "full", "reps": reps or 3, "gas_batches": gas.BATCHES, "gas_lifecycles": 3,
             "tput_n": {"bench_cnn": 64, "digits_mlp": 64}, "lat_n": 12, "lat_groups": 3,
-            "scaling_counts": (1, 2, 4), "scaling_n": 128, "canon_budget_s": 0.4}
+            "scaling_counts": (1, 2, 4), "scaling_n": 64, "canon_budget_s": 0.4}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -77,12 +77,15 @@ def main(argv: list[str] | None = None) -> int:
     details: dict[str, Any] = {}
     errors: dict[str, str] = {}
 
+    loads: dict[str, Any] = {}
+
     def section(name: str, fn: Callable[[], Any]) -> Any:
         log(f"{name} ...")
         t = time.time()
         try:
             r = fn()
-            log(f"{name} done in {time.time() - t:.1f}s")
+            loads[name] = {"seconds": round(time.time() - t, 1), "load_average_after": _load()}
+            log(f"{name} done in {time.time() - t:.1f}s (load average {loads[name]['load_average_after']})")
             return r
         except Exception as e:
             errors[name] = f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
@@ -173,7 +176,8 @@ def main(argv: list[str] | None = None) -> int:
         if s[k] is None and k not in notes:
             sect = _section_of(k)
             notes[k] = f"not measured: section '{sect}' failed: {errors.get(sect, 'no result')}"
-    mach["load_average_at_end"] = machine.describe()["load_average_at_start"]
+    mach["load_average_at_end"] = _load()
+    details["sections"] = loads
     summary = {
         **s,
         "goals": {k: {"op": op, "value": v} for k, (op, v) in GOALS.items()},
@@ -193,6 +197,15 @@ def main(argv: list[str] | None = None) -> int:
     section("report", lambda: report.write(summary, out))
     log(f"wrote {out / 'summary.json'} and {out / 'REPORT.md'} in {summary['runtime_seconds']:.0f}s")
     return 0
+
+
+def _load() -> list[float] | None:
+    import os
+
+    try:
+        return [round(x, 2) for x in os.getloadavg()]
+    except OSError:
+        return None
 
 
 def _section_of(key: str) -> str:

@@ -28,4 +28,6 @@ def percentile(values: Iterable[float], q: float) -> float:
 def fmt_spread(s: dict, digits: int = 2, unit: str = "") -> str:
     """'1.23 (1.10–1.40, n=3)'."""
     f = f"{{:.{digits}f}}"
+    if s["median"] and abs(s["median"]) < 10 ** -digits * 10:
+        f = "{:.3g}"
     return f"{f.format(s['median'])}{unit} ({f.format(s['min'])}–{f.format(s['max'])}, n={s['n']})"

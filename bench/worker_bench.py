@@ -32,12 +32,15 @@ from .workload import Requester, plain_ort, warm_up, worker_throughput
 
 POLL = 0.05  # worker poll interval for every bench run (seconds)
 WORKER_CFG = {"max_concurrent_jobs": 32, "max_batch": 32}
+# Scaling: batches of 16 so that a 64-job burst can be shared by up to 4 workers.
+SCALING_CFG = {"max_concurrent_jobs": 16, "max_batch": 16}
 
 
 class Rig:
     """A deployment with one model registered, a requester and k staked, warmed-up workers."""
 
-    def __init__(self, anvil, directory: Path, model: BenchModel, n_workers: int = 1, tag: str = "w"):
+    def __init__(self, anvil, directory: Path, model: BenchModel, n_workers: int = 1, tag: str = "w",
+                 worker_cfg: dict[str, Any] | None = None):
         self.dep: Deployment = deploy(anvil, directory)
         self.model = model
         self.model_id = self.dep.register(model.onnx_bytes)
@@ -47,7 +50,7 @@ class Rig:
             acct = WORKER_ACCOUNTS[k]
             self.dep.sdk(acct, f"stake-{acct}").stake(200 * UNIT)
             self.workers.append(start_worker(self.dep, acct, f"{tag}{k}", model_ids=[self.model_id],
-                                             poll_interval=POLL, extra=dict(WORKER_CFG)))
+                                             poll_interval=POLL, extra=dict(worker_cfg or WORKER_CFG)))
         self.next_input = 0
         warm_up(self.req, self.workers)
 
@@ -80,11 +83,17 @@ def throughput(anvil, workdir: Path, model: BenchModel, *, n: int, reps: int,
     try:
         runs = []
         for r in range(reps):
-            ort = plain_ort(model, n)
+            # Plain onnxruntime right before and right after the burst (the machine's load drifts on
+            # the scale of seconds; bracketing the burst pairs the two sides more fairly).
+            before = plain_ort(model, n)
             w = rig.burst(n)
+            after = plain_ort(model, n)
+            ort = {"rate": 2 * n / (n / before["rate"] + n / after["rate"]),
+                   "ms_mean": (before["ms_mean"] + after["ms_mean"]) / 2}
             rec = records(rig.dep, rig.workers[0], w["job_ids"])
             infer = [x["infer_ms"] for x in rec.values()]
-            runs.append({"ort_rate": ort["rate"], "ort_ms_mean": ort["ms_mean"], "worker_rate": w["rate"],
+            runs.append({"ort_rate": ort["rate"], "ort_ms_mean": ort["ms_mean"], "ort_rate_before": before["rate"],
+                         "ort_rate_after": after["rate"], "worker_rate": w["rate"],
                          "worker_seconds": w["seconds"], "ratio": w["rate"] / ort["rate"],
                          "worker_infer_ms_mean": float(np.mean(infer)) if infer else None,
                          "inference_share": (sum(infer) / 1000 / w["seconds"]) if infer else None,
@@ -170,7 +179,7 @@ def scaling(anvil, workdir: Path, model: BenchModel, *, counts: tuple[int, ...],
             log: Callable[[str], None] = print) -> dict[str, Any]:
     out = {}
     for k in counts:
-        rig = Rig(anvil, workdir / f"scale-{model.name}-{k}", model, n_workers=k, tag=f"s{k}-")
+        rig = Rig(anvil, workdir / f"scale-{model.name}-{k}", model, n_workers=k, tag=f"s{k}-", worker_cfg=SCALING_CFG)
         try:
             rates, shares = [], []
             for r in range(reps):
@@ -182,4 +191,5 @@ def scaling(anvil, workdir: Path, model: BenchModel, *, counts: tuple[int, ...],
             out[str(k)] = {"workers": k, "rate": summarize(rates), "jobs_by_worker": shares}
         finally:
             rig.close()
-    return {"model": model.name, "jobs_per_run": n, "points": out}
+    return {"model": model.name, "jobs_per_run": n, "points": out,
+            "worker_config": {"poll_interval": POLL, **SCALING_CFG}}
