@@ -29,7 +29,7 @@ from ..chain import Job, JobStatus
 from ..commitments import codec, roots
 from ..daemon import Daemon
 from ..errors import AssayError, ContractReverted
-from ..fraud.trace import build_trace
+from ..fraud.trace import Trace, build_trace
 from ..sdk import Assay, hex32
 from .config import WorkerConfig
 from .journal import Journal
@@ -59,6 +59,7 @@ class Worker(Daemon):
         self.rejected: dict[int, str] = {}  # job id -> why it was not taken
         self.candidates: dict[int, Candidate] = {}
         self.served = set(cfg.models)
+        self.game = None  # assay.fraud.game.GameClient, set by the entry point
 
     # ------------------------------------------------------------------ one tick
     def tick(self) -> None:
@@ -89,6 +90,7 @@ class Worker(Daemon):
                 self.journal.upsert(jid, hex32(j.model_id), "finalized")
             elif j.status == JobStatus.CHALLENGED and _same(j.worker, self.me):
                 self.journal.upsert(jid, hex32(j.model_id), "challenged")
+                self._defend(jid, j, now)
             elif row is not None and row.phase not in ("finalized", "failed", "lost"):
                 self.journal.set_phase(jid, "lost")  # someone else has it, or it ended
             if j.status != JobStatus.OPEN:
@@ -273,6 +275,37 @@ class Worker(Daemon):
                 self.journal.set_phase(jid, "posted")
             self.metrics.posted.inc(len(ids))
             log.info("posted %s", ids, extra={"event": "posted", "job_ids": ids})
+
+    # ------------------------------------------------------------------ disputes
+    def _defend(self, jid: int, j: Job, now: int) -> None:
+        """A challenged result: post the trace root (and publish the trace), answer chunk demands,
+        and once the proof window is over with no proof, resolve the dispute to get paid."""
+        if self.game is None:
+            return
+        d = self.game.dispute(jid)
+        if not d.open:
+            return
+        if self.game.can_resolve(d, now):
+            self.game.resolve(jid)
+            log.info("job %d: dispute resolved by time-out", jid, extra={"event": "dispute_resolved", "job_id": jid})
+            return
+        if d.vclass == 2:  # class NONE: the arbiter decides
+            return
+        if d.trace_root is None or d.demand_deadline:
+            rec = self.sdk.load_record(jid) or {}
+            digest = rec.get("trace_sha256")
+            if not digest or not self.sdk.store.has(digest):
+                log.error("job %d is challenged and its trace is lost; the dispute will be lost", jid,
+                          extra={"event": "trace_lost", "job_id": jid})
+                return
+            model = self._model(hex32(j.model_id))
+            trace = Trace.decode(model, self.sdk.store.get(digest))
+            if d.trace_root is None:
+                self.game.post_trace(jid, trace, digest, self.sdk._uri_for(digest))
+                log.info("job %d: trace root posted", jid, extra={"event": "trace_posted", "job_id": jid})
+            elif self.cfg.fault != "ignore-demands":
+                self.game.answer_demand(jid, trace, d)
+                log.info("job %d: chunk demand answered", jid, extra={"event": "demand_answered", "job_id": jid})
 
     # ------------------------------------------------------------------ finalize + withdraw
     def _finalize(self, ids: list[int]) -> None:

@@ -59,6 +59,14 @@ def run_worker(ctx: Any, config_path: str | None, *, max_ticks: int | None = Non
                         store_dir=cfg.store_dir, sender_config=SenderConfig(receipt_timeout=60, replace_after=20),
                         runner=runner)
     sdk.store = store
+    store_server = None
+    if cfg.store_port is not None:
+        from ..store import serve_store
+
+        store_server = serve_store(store, port=cfg.store_port)
+        sdk.publish_base = (cfg.publish_url or f"{store_server.url}/blobs").rstrip("/")
+    elif cfg.publish_url:
+        sdk.publish_base = cfg.publish_url.rstrip("/")
     st = sdk.stake_of()
     if st.free <= 0:
         raise AssayError(f"worker {sdk.address} has no free stake (active {st.active}, locked {st.locked})",
@@ -66,6 +74,9 @@ def run_worker(ctx: Any, config_path: str | None, *, max_ticks: int | None = Non
     journal = Journal(cfg.journal)
     metrics = WorkerMetrics()
     w = Worker(sdk, cfg, journal, metrics)
+    from ..fraud.game import GameClient
+
+    w.game = GameClient(sdk)
     server = None
     if cfg.metrics_port is not None:
         server = HealthServer(metrics.registry, w.health, port=cfg.metrics_port).start()
@@ -84,5 +95,7 @@ def run_worker(ctx: Any, config_path: str | None, *, max_ticks: int | None = Non
     finally:
         if server:
             server.stop()
+        if store_server:
+            store_server.stop()
         journal.close()
         log.info("worker stopped", extra={"event": "stopped"})
