@@ -672,3 +672,43 @@ def test_supported_ops():
     assert not ops.supported("com.microsoft", "MatMul")
     with pytest.raises(Unsupported):
         ops.check_element(oh.make_node("Conv", ["x", "w"], ["y"]), [np.ones((1, 1, 3, 3), np.float32)] * 2, np.ones((1, 1, 1, 1), np.float32), 0)
+
+
+# ---------------------------------------------------------------------------------------------
+# the vectorised path decides exactly like the exact one
+# ---------------------------------------------------------------------------------------------
+
+
+def _near_bound_claims(y: np.ndarray, bound: np.ndarray) -> np.ndarray:
+    """Claims spread around the accepted edge: y ± r·bound, r ∈ [0.98, 1.02] (and a few exact)."""
+    r = RNG.uniform(0.98, 1.02, y.shape)
+    sign = np.where(RNG.integers(0, 2, y.shape) == 1, 1.0, -1.0)
+    claim = (y.astype(np.float64) + sign * r * bound).astype(np.float32)
+    claim.reshape(-1)[::7] = y.reshape(-1)[::7]
+    return claim
+
+
+@pytest.mark.parametrize("dist", ["normal", "wide", "subnormal"])
+def test_violations_equal_elementwise_checks_near_the_edge(dist):
+    k = 48
+    if dist == "normal":
+        a, b = RNG.standard_normal((6, k)), RNG.standard_normal((k, 5))
+    elif dist == "wide":
+        a = RNG.standard_normal((6, k)) * np.exp2(RNG.integers(-40, 40, (6, k)))
+        b = RNG.standard_normal((k, 5)) * np.exp2(RNG.integers(-40, 40, (k, 5)))
+    else:
+        a, b = RNG.standard_normal((6, k)) * 1e-39, RNG.standard_normal((k, 5)) * 1e6
+    a, b = a.astype(np.float32), b.astype(np.float32)
+    e = a.astype(np.float64) @ b.astype(np.float64)
+    s = np.abs(a.astype(np.float64)) @ np.abs(b.astype(np.float64))
+    d = s if dist == "subnormal" else 0.0
+    cases = [(matmul_node(), [a, b], _near_bound_claims(e, k * 2.0**-24 * s + 2 * d))]
+    c = RNG.standard_normal(5).astype(np.float32)
+    cases.append((gemm_node(beta=0.5), [a, b, c], _near_bound_claims(e + 0.5 * c, (k + 1) * 2.0**-24 * (s + np.abs(0.5 * c)) + 2 * d)))
+    x, z = a[:, :5], b[:6, :]
+    cases.append((oh.make_node("Mul", ["a", "b"], ["y"]), [x, z], _near_bound_claims(x.astype(np.float64) * z, 2.0**-24 * np.abs(x.astype(np.float64) * z))))
+    cases.append((oh.make_node("Add", ["a", "b"], ["y"]), [x, z], _near_bound_claims(x.astype(np.float64) + z, 2.0**-24 * np.abs(x.astype(np.float64) + z))))
+    for node, ins, claim in cases:
+        want = [i for i in range(claim.size) if not ops.check_element(node, ins, claim, i)]
+        assert ops.violations(node, ins, claim).tolist() == want
+        assert 0 < len(want) < claim.size or node.op_type in ("Add", "Mul")  # both sides of the edge hit

@@ -131,15 +131,17 @@ library ProductSumRule {
             function split(wa, wb, l1) -> ma, mb, ex, pos, zf {
                 let m8 := mul(l1, 0x00FF00FF)
                 let m16 := mul(l1, 0xFFFF)
+                // (each `or(…, lt(gas(), 1))` adds 0 but keeps the optimizer from recomputing a
+                // value at every use: see scanRuns)
                 let a := or(shl(8, and(wa, m8)), and(shr(8, wa), m8))
-                a := or(shl(16, and(a, m16)), and(shr(16, a), m16))
+                a := or(or(shl(16, and(a, m16)), and(shr(16, a), m16)), lt(gas(), 1))
                 let b := or(shl(8, and(wb, m8)), and(shr(8, wb), m8))
-                b := or(shl(16, and(b, m16)), and(shr(16, b), m16))
+                b := or(or(shl(16, and(b, m16)), and(shr(16, b), m16)), lt(gas(), 1))
                 let lff := mul(l1, 0xFF)
-                let ea := and(shr(23, a), lff)
-                let eb := and(shr(23, b), lff)
-                let na := and(shr(8, add(ea, lff)), l1)
-                let nb := and(shr(8, add(eb, lff)), l1)
+                let ea := or(and(shr(23, a), lff), lt(gas(), 1))
+                let eb := or(and(shr(23, b), lff), lt(gas(), 1))
+                let na := or(and(shr(8, add(ea, lff)), l1), lt(gas(), 1))
+                let nb := or(and(shr(8, add(eb, lff)), l1), lt(gas(), 1))
                 let m23 := mul(l1, 0x7FFFFF)
                 // `or(…, lt(gas(), 1))` (gas() ≥ 1 here, so it adds 0) pins each value on the
                 // stack: the optimizer would otherwise recompute it inside the lane loop
