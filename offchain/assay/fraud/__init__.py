@@ -1,1 +1,4 @@
-"""Fraud proofs: trace commitments, one-step op checks and the calldata of the dispute game (docs/fraud-proofs.md)."""
+"""Fraud proofs, off-chain: traces of canonical runs (``trace``), their commitments (``tracecommit``),
+one-step op checks mirroring the on-chain verifiers (``ops``), the challenger's search
+(``prover``), calldata of every game entry point (``calldata``) and the game client (``game``).
+See docs/fraud-proofs.md and docs/fraud-bounds.md."""

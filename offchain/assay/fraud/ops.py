@@ -1,0 +1,895 @@
+"""One-step op checks: is one output element of one ONNX node consistent with the node's own inputs?
+
+This module is the off-chain twin of ``contracts/verifiers/``: for every supported op it says which
+input elements the check of one output element reads (:func:`needs`, in the trace layouts of
+docs/fraud-proofs.md), decides one element exactly as the on-chain verifier does
+(:func:`check_element`), and finds every failing element of a whole node at numpy speed
+(:func:`violations`). The rules and the justification of every bound are in docs/fraud-bounds.md.
+
+Float ops are decided by one exact rule (:func:`product_sum_rule`): the exact value is a sum of exact
+products of float32 pairs, computed in integer fixed point on a grid set by the largest exponent,
+and a claimed value is accepted iff it lies within ``γ_m·B + 2·D + slack`` of it. Python integers
+carry the reference computation (no rounding anywhere); :func:`violations` first classifies each
+element with float64 arithmetic whose own error is bounded and only decides the elements it cannot
+classify with certainty (those within the float64 error of the boundary) with the exact rule, so
+both always give the same answer. Integer and data-movement ops are checked for bit equality.
+
+Pure functions only: nothing here runs a model, reads a file or touches the chain. It must never
+accept a value the Solidity verifier would reject, or the reverse: the two are tested against each
+other (tests/test_verifiers_sol.py) and against onnxruntime (tests/test_fraud_ops.py).
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from ..commitments import codec
+from ..errors import AssayError
+
+__all__ = [
+    "ABSENT", "MAX_TERMS", "MalformedDescriptor", "Need", "NodeSpec", "Unsupported", "check_element",
+    "descriptor_of", "layout_view", "needs", "node_spec", "parse_descriptor", "product_sum_rule", "rule_sums",
+    "supported", "violations",
+]
+
+# ---------------------------------------------------------------------------------------------
+# Constants of the rule (mirrored in contracts/verifiers/ProductSumRule.sol)
+# ---------------------------------------------------------------------------------------------
+
+FLOAT = 1  # ONNX dtype codes
+INT64 = 7
+ONE = 0x3F800000  # float32 bits of 1.0
+NEG_ONE = 0xBF800000  # float32 bits of -1.0
+ABSENT = 0xFFFFFFFF
+
+U_LOG2 = 24
+"""Unit roundoff of float32 round-to-nearest: u = 2^-24."""
+GRID_WIDTH = 150
+"""Bits kept below the largest possible product: the grid is 2^(F - 150), F the top product exponent."""
+GRID_MIN = -300
+"""Finest grid (float32 products have their lowest bit at 2^-298 or above)."""
+Y_LIMIT_LOG2 = 224
+"""A claimed value of 2^224 grid units or more is rejected outright (it is provably outside)."""
+MAX_TERMS = 1 << 20
+"""Largest number of products one rule evaluation accepts (K of a MatMul); more: Unsupported."""
+UNDERFLOW_LOG2 = -123
+"""Absolute slack per rounding for underflow and flush-to-zero: (m + 1) · 2^-123."""
+OVERFLOW_LOG2 = 126
+"""A non-finite result from finite inputs is honest only if Σ|products| can reach 2^126."""
+
+
+class Unsupported(AssayError, ValueError):
+    """The node cannot be checked here (op, attribute, dtype or size): the on-chain verifier reverts."""
+
+    hint = "this node has no one-step check yet; models using it are verification class NONE (arbiter)"
+
+
+class MalformedDescriptor(AssayError, ValueError):
+    """Bytes that are not a canonical node descriptor (docs/commitments.md §4)."""
+
+    hint = "build descriptors with assay.commitments.roots.graph_layout"
+
+
+@dataclass(frozen=True)
+class Need:
+    """Elements of one input the check of one output element reads."""
+
+    input_index: int  # position in the node's inputs
+    layout: int  # 0 row-major, 1 last-two-axes swapped
+    first: int  # flat index, in that layout, of the first element needed
+    count: int  # number of consecutive elements
+
+
+# ---------------------------------------------------------------------------------------------
+# Node descriptors
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Attr:
+    """One attribute as committed: FLOAT as float32 bits (int), INT as int, INTS as a tuple of ints,
+    FLOATS as a tuple of bits, STRING as bytes; every other type as its raw committed bytes."""
+
+    type: int
+    value: Any
+
+
+@dataclass(frozen=True)
+class NodeSpec:
+    """The part of a node a check reads: what its canonical descriptor commits to."""
+
+    domain: str
+    op_type: str
+    inputs: tuple[int, ...]  # value ids (ABSENT for an omitted optional input)
+    outputs: tuple[int, ...]
+    attrs: dict[str, Attr]
+
+    def attr(self, name: str, type_: int, default: Any) -> Any:
+        a = self.attrs.get(name)
+        if a is None:
+            return default
+        if a.type != type_:
+            raise Unsupported(f"{self.op_type} attribute {name!r} has type {a.type}, expected {type_}")
+        return a.value
+
+
+_FIXED = {4: 32, 5: 32, 11: 32, 13: 32}  # TENSOR, GRAPH, SPARSE_TENSOR, TYPE_PROTO: one 32-byte root
+_PER_ITEM = {6: 4, 7: 8, 9: 32, 10: 32, 12: 32, 14: 32}  # list types: n u32 || n × size
+
+
+def parse_descriptor(desc: bytes) -> NodeSpec:
+    """Parse a canonical node descriptor (docs/commitments.md §4), strictly: no trailing bytes."""
+    d = bytes(desc)
+    pos = 0
+
+    def take(n: int) -> bytes:
+        nonlocal pos
+        if n < 0 or pos + n > len(d):
+            raise MalformedDescriptor(f"descriptor ends at byte {len(d)}, needed {pos + n}")
+        b = d[pos : pos + n]
+        pos += n
+        return b
+
+    def u(n: int) -> int:
+        return int.from_bytes(take(n), "big")
+
+    def str16() -> str:
+        try:
+            return take(u(2)).decode("utf-8")
+        except UnicodeDecodeError as e:
+            raise MalformedDescriptor(f"invalid UTF-8 in descriptor: {e}") from None
+
+    if take(1) != b"\x01":
+        raise MalformedDescriptor("a node descriptor starts with 0x01")
+    domain, op_type = str16(), str16()
+    ins = tuple(u(4) for _ in range(u(2)))
+    outs = tuple(u(4) for _ in range(u(2)))
+    attrs: dict[str, Attr] = {}
+    prev: bytes | None = None
+    for _ in range(u(2)):
+        at = pos
+        name = str16()
+        if prev is not None and not prev < name.encode("utf-8"):
+            raise MalformedDescriptor(f"attribute {name!r} at byte {at} is out of order (names sorted, unique)")
+        prev = name.encode("utf-8")
+        t = u(1)
+        if t == 1:
+            v: Any = u(4)
+        elif t == 2:
+            v = int.from_bytes(take(8), "big", signed=True)
+        elif t == 3:
+            v = take(u(4))
+        elif t == 7:
+            v = tuple(int.from_bytes(take(8), "big", signed=True) for _ in range(u(4)))
+        elif t == 6:
+            v = tuple(u(4) for _ in range(u(4)))
+        elif t == 8:
+            v = tuple(take(u(4)) for _ in range(u(4)))
+        elif t in _FIXED:
+            v = take(_FIXED[t])
+        elif t in _PER_ITEM:
+            n = u(4)
+            v = take(n * _PER_ITEM[t])
+        else:
+            raise MalformedDescriptor(f"attribute {name!r} has unknown type {t}")
+        attrs[name] = Attr(t, v)
+    if pos != len(d):
+        raise MalformedDescriptor(f"{len(d) - pos} trailing bytes after the descriptor")
+    return NodeSpec(domain, op_type, ins, outs, attrs)
+
+
+def descriptor_of(node, input_ids: Sequence[int] | None = None, output_ids: Sequence[int] | None = None) -> bytes:
+    """Canonical descriptor of an ``onnx.NodeProto`` (value ids 0.. unless given), byte for byte
+    what ``graph_layout`` commits (the same attribute encoding)."""
+    from ..commitments.roots import attribute_bytes
+
+    if input_ids is None:
+        input_ids = [ABSENT if n == "" else i for i, n in enumerate(node.input)]
+    if output_ids is None:
+        output_ids = [ABSENT if n == "" else len(node.input) + i for i, n in enumerate(node.output)]
+    domain = "" if node.domain == "ai.onnx" else node.domain
+    attrs = sorted(node.attribute, key=lambda a: a.name.encode("utf-8"))
+    s16 = lambda s: struct.pack(">H", len(s.encode())) + s.encode()  # noqa: E731
+    return b"".join(
+        [
+            b"\x01",
+            s16(domain),
+            s16(node.op_type),
+            struct.pack(f">H{len(input_ids)}I", len(input_ids), *input_ids),
+            struct.pack(f">H{len(output_ids)}I", len(output_ids), *output_ids),
+            struct.pack(">H", len(attrs)),
+            *(attribute_bytes(a) for a in attrs),
+        ]
+    )
+
+
+def node_spec(node) -> NodeSpec:
+    """A :class:`NodeSpec` from a NodeSpec, canonical descriptor bytes or an ``onnx.NodeProto``."""
+    if isinstance(node, NodeSpec):
+        return node
+    if isinstance(node, (bytes, bytearray, memoryview)):
+        return parse_descriptor(bytes(node))
+    return parse_descriptor(descriptor_of(node))
+
+
+# ---------------------------------------------------------------------------------------------
+# float32 bits
+# ---------------------------------------------------------------------------------------------
+
+
+def _fields(bits: int) -> tuple[int, int, int, int]:
+    """(sign, exponent field, integer mantissa m, effective exponent e) with value (-1)^s·m·2^(e-150)."""
+    ex = (bits >> 23) & 0xFF
+    man = bits & 0x7FFFFF
+    if ex:
+        return (bits >> 31) & 1, ex, man | 0x800000, ex
+    return (bits >> 31) & 1, 0, man, 1
+
+
+def _nonfinite(bits: int) -> bool:
+    return (bits >> 23) & 0xFF == 0xFF
+
+
+def f32_bits(x) -> int:
+    return int(np.asarray(x, dtype=np.float32).reshape(()).view(np.uint32))
+
+
+def _bits(a: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray(a, dtype=np.float32).view(np.uint32)
+
+
+def _expfield(bits: np.ndarray) -> np.ndarray:
+    return ((bits >> 23) & 0xFF).astype(np.int64)
+
+
+# ---------------------------------------------------------------------------------------------
+# The exact rule
+# ---------------------------------------------------------------------------------------------
+
+
+def product_sum_rule(pairs: Sequence[tuple[int, int]], y: int, m: int, *, relative_to_value: bool = False) -> bool:
+    """Accept the float32 ``y`` (bits) as an honest value of Σ xᵢ·zᵢ (float32 bits pairs)?
+
+    With exact E = Σ xᵢzᵢ, S = Σ|xᵢzᵢ|, D = Σ|xᵢzᵢ| over pairs with a zero or subnormal factor,
+    B = S (or |E| when ``relative_to_value``), γ_m = m·u/(1 - m·u):
+
+    * a NaN/Inf among the factors: accept iff y is NaN or ±Inf;
+    * y NaN/Inf (finite factors): accept iff Σ|xᵢzᵢ| can reach 2^126 (an honest overflow);
+    * else accept iff |y - E| ≤ γ_m·B + 2·D + (m + 1)·2^-123, evaluated exactly on a grid
+      2^G (G = max(T - 448, -300), T the largest exponent-field sum): each product is truncated to
+      the grid and the truncation (< 1 grid unit per product) is paid by a 4n + 1 unit slack.
+
+    Exact: Python integers throughout. The Solidity twin is ``ProductSumRule.sol``.
+    """
+    n = len(pairs)
+    if not 1 <= n <= MAX_TERMS + 1 or not 1 <= m <= MAX_TERMS + 1:
+        raise Unsupported(f"{n} products (m = {m}): the rule takes 1 to {MAX_TERMS + 1}")
+    for x, z in pairs:
+        if _nonfinite(x) or _nonfinite(z):
+            return _nonfinite(y)
+    _, g, e, s, d = rule_sums(pairs)
+    if _nonfinite(y):
+        return s + n >= 1 << max(OVERFLOW_LOG2 - g, 0)
+    sy, _, my, eby = _fields(y)
+    sh = eby - 150 - g
+    if sh >= 0:
+        if my and (sh >= Y_LIMIT_LOG2 or my >> (Y_LIMIT_LOG2 - sh)):
+            return False
+        yq = my << sh
+    else:
+        yq = my >> -sh
+    if sy:
+        yq = -yq
+    b = abs(e) if relative_to_value else s
+    c0 = 4 * n + 1 + ((m + 1) << max(UNDERFLOW_LOG2 - g, 0))
+    k = (1 << U_LOG2) - m
+    return abs(yq - e) * k <= m * b + (2 * d + c0) * k
+
+
+def rule_sums(pairs: Sequence[tuple[int, int]]) -> tuple[int, int, int, int, int]:
+    """(T, G, E, S, D) of finite pairs as the rule computes them (grid units): test vectors for
+    the Solidity twin."""
+    t = max(((x >> 23) & 0xFF) + ((z >> 23) & 0xFF) for x, z in pairs)
+    g = max(t - 298 - GRID_WIDTH, GRID_MIN)
+    e = s = d = 0
+    for x, z in pairs:
+        sx, ex, mx, ebx = _fields(x)
+        sz, ez, mz, ebz = _fields(z)
+        sh = ebx + ebz - 300 - g
+        p = mx * mz
+        q = p << sh if sh >= 0 else p >> -sh
+        e += -q if sx ^ sz else q
+        s += q
+        if ex == 0 or ez == 0:
+            d += q
+    return t, g, e, s, d
+
+
+def _classify(y, e_hat, err_e, b_hat, err_b, d_hat, err_d, n, m, g_ub) -> np.ndarray:
+    """Vectorised pre-decision for finite y and finite factors: 1 accept, 0 reject, -1 decide exactly.
+
+    ``e_hat`` etc. are float64 estimates of E, B, D with absolute error bounds ``err_*``; ``g_ub``
+    an upper bound of the grid exponent G. The rule accepts whenever |y-E| ≤ γB + 2D + c (ideal
+    bound) and rejects whenever |y-E| > ideal + (m + 8n + 8)·2^G (truncation), so any element
+    farther than the estimates' error from both lines is classified correctly."""
+    y = np.asarray(y, dtype=np.float64)
+    gam = m * 2.0**-U_LOG2 / (1.0 - m * 2.0**-U_LOG2)
+    x = np.abs(y - e_hat)
+    bound = gam * b_hat + 2.0 * d_hat + (m + 1) * 2.0**UNDERFLOW_LOG2
+    slop = err_e + gam * err_b + 2.0 * err_d + 2.0**-40 * (x + bound) + 2.0**-1000
+    trunc = (m + 8 * n + 8) * np.exp2(np.asarray(g_ub, dtype=np.float64))
+    out = np.full(np.broadcast(x, bound).shape, -1, dtype=np.int8)
+    out[x + slop < bound] = 1
+    out[x - slop > bound + trunc] = 0
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# Shapes and layouts
+# ---------------------------------------------------------------------------------------------
+
+
+def layout_view(arr: np.ndarray, layout: int) -> np.ndarray:
+    """The value in trace layout ``layout`` (1: last two axes swapped; rank < 2: unchanged), contiguous."""
+    a = np.asarray(arr)
+    if layout == 1 and a.ndim >= 2:
+        return np.ascontiguousarray(np.swapaxes(a, -1, -2))
+    return np.ascontiguousarray(a)
+
+
+def _numel(shape: Sequence[int]) -> int:
+    n = 1
+    for d in shape:
+        n *= int(d)
+    return n
+
+
+_SAT = (1 << 256) - 1  # the verifier's element counts saturate here
+
+
+def _broadcast(a: Sequence[int], b: Sequence[int]) -> tuple[int, ...] | None:
+    """numpy / ONNX multidirectional broadcast shape, or None."""
+    r = max(len(a), len(b))
+    a = (1,) * (r - len(a)) + tuple(a)
+    b = (1,) * (r - len(b)) + tuple(b)
+    out = []
+    for x, y in zip(a, b):
+        if x == y or y == 1:
+            out.append(x)
+        elif x == 1:
+            out.append(y)
+        else:
+            return None
+    return tuple(out)
+
+
+def _unravel(index: int, shape: Sequence[int]) -> list[int]:
+    idx = []
+    for d in reversed(shape):
+        idx.append(index % d)
+        index //= d
+    return idx[::-1]
+
+
+def _bcast_index(out_idx: Sequence[int], shape: Sequence[int]) -> int:
+    """Flat row-major index into ``shape`` (right-aligned, size-1 dims broadcast) of an output index."""
+    off = len(out_idx) - len(shape)
+    flat = 0
+    for k, d in enumerate(shape):
+        flat = flat * d + (out_idx[off + k] if d != 1 else 0)
+    return flat
+
+
+@dataclass(frozen=True)
+class _Meta:
+    dtype: int  # 0 absent
+    shape: tuple[int, ...]
+
+
+def _meta_of(a) -> _Meta:
+    if a is None:
+        return _Meta(0, ())
+    a = np.asarray(a)
+    return _Meta(codec.dtype_code(a.dtype), tuple(int(d) for d in a.shape))
+
+
+def _float_attr_is(spec: NodeSpec, name: str, bits: int) -> bool:
+    return spec.attr(name, 1, bits) == bits
+
+
+# ---------------------------------------------------------------------------------------------
+# Ops
+# ---------------------------------------------------------------------------------------------
+
+
+class _Op:
+    """One op family: attribute/dtype checks, geometry, needs, element check, vectorised violations."""
+
+    n_inputs: tuple[int, int] = (1, 1)  # min, max inputs
+
+    def prepare(self, spec: NodeSpec, ins: list[_Meta], out: _Meta):
+        """Raise Unsupported (the verifier reverts) or return the geometry; None = shapes/dtypes
+        inconsistent with the op (the verifier returns false)."""
+        raise NotImplementedError
+
+    def needs(self, geo, out_index: int) -> list[Need]:
+        raise NotImplementedError
+
+    def check(self, spec: NodeSpec, geo, vals: dict[int, np.ndarray], y: np.ndarray) -> bool:
+        """``vals[i]``: the needed elements of input i (flat, as listed by ``needs``); ``y``: the
+        output element (a 1-element array)."""
+        raise NotImplementedError
+
+    def violations(self, spec: NodeSpec, geo, inputs: list[np.ndarray | None], output: np.ndarray) -> np.ndarray | None:
+        return None  # generic per-element fallback
+
+
+def _require_float(op: str, ins: list[_Meta], which: Sequence[int]) -> None:
+    for i in which:
+        if ins[i].dtype != FLOAT:
+            raise Unsupported(f"{op} input {i} has dtype {ins[i].dtype}; only float32 (1) is checked")
+
+
+@dataclass(frozen=True)
+class _DotGeo:
+    kind: str  # "matmul" | "gemm"
+    k: int
+    m_rows: int
+    n_cols: int
+    out_shape: tuple[int, ...]
+    a_shape: tuple[int, ...]
+    b_shape: tuple[int, ...]
+    a_batch: tuple[int, ...] = ()
+    b_batch: tuple[int, ...] = ()
+    trans_a: int = 0
+    trans_b: int = 0
+    c_shape: tuple[int, ...] | None = None
+    beta: int = ONE
+
+    @property
+    def terms(self) -> int:
+        return self.k + (self.c_shape is not None)
+
+    @property
+    def rounding_count(self) -> int:
+        """m of γ_m: K for MatMul; K + 1 for Gemm with a bias (one more addition per term)."""
+        return self.k + (self.c_shape is not None)
+
+
+class _MatMul(_Op):
+    n_inputs = (2, 2)
+
+    def prepare(self, spec, ins, out):
+        _require_float("MatMul", ins, (0, 1))
+        a, b = ins[0].shape, ins[1].shape
+        if out.dtype != FLOAT or len(a) < 1 or len(b) < 1:
+            return None
+        k = a[-1]
+        if (b[0] if len(b) == 1 else b[-2]) != k:
+            return None
+        m_rows = a[-2] if len(a) >= 2 else 1
+        n_cols = b[-1] if len(b) >= 2 else 1
+        batch = _broadcast(a[:-2], b[:-2])
+        if batch is None:
+            return None
+        shape = batch + ((m_rows,) if len(a) >= 2 else ()) + ((n_cols,) if len(b) >= 2 else ())
+        if shape != out.shape:
+            return None
+        _check_k(k)
+        return _DotGeo("matmul", k, m_rows, n_cols, shape, a, b, a[:-2], b[:-2])
+
+    def needs(self, geo, out_index):
+        idx = _unravel(out_index, geo.out_shape)
+        nb = len(geo.out_shape) - (len(geo.a_shape) >= 2) - (len(geo.b_shape) >= 2)
+        bidx = idx[:nb]
+        r = idx[nb] if len(geo.a_shape) >= 2 else 0
+        c = idx[-1] if len(geo.b_shape) >= 2 else 0
+        ab = _bcast_index(bidx, geo.a_batch)
+        na = Need(0, 0, (ab * geo.m_rows + r) * geo.k, geo.k)
+        if len(geo.b_shape) == 1:
+            return [na, Need(1, 0, 0, geo.k)]
+        bb = _bcast_index(bidx, geo.b_batch)
+        return [na, Need(1, 1, (bb * geo.n_cols + c) * geo.k, geo.k)]
+
+    def check(self, spec, geo, vals, y):
+        a, b = _bits(vals[0]), _bits(vals[1])
+        pairs = list(zip(a.tolist(), b.tolist()))
+        if geo.c_shape is not None:
+            pairs.append((geo.beta, int(_bits(vals[2])[0])))  # the bias term β·c
+        return product_sum_rule(pairs, int(_bits(y).reshape(())), geo.rounding_count)
+
+    def violations(self, spec, geo, inputs, output):
+        a = np.asarray(inputs[0], dtype=np.float32)
+        b = np.asarray(inputs[1], dtype=np.float32)
+        return _dot_violations(geo, a, b, None, output)
+
+
+class _Gemm(_MatMul):
+    n_inputs = (2, 3)
+
+    def prepare(self, spec, ins, out):
+        ta = spec.attr("transA", 2, 0)
+        tb = spec.attr("transB", 2, 0)
+        if ta not in (0, 1) or tb not in (0, 1):
+            raise Unsupported("Gemm transA/transB other than 0 or 1")
+        if not _float_attr_is(spec, "alpha", ONE):
+            raise Unsupported("Gemm alpha other than 1.0 (see docs/fraud-bounds.md)")
+        beta = spec.attr("beta", 1, ONE)
+        has_c = len(ins) > 2 and ins[2].dtype != 0
+        if has_c:
+            ex = (beta >> 23) & 0xFF
+            if ex == 0 or ex == 0xFF:
+                raise Unsupported("Gemm beta zero, subnormal or non-finite")
+        _require_float("Gemm", ins, (0, 1, 2) if has_c else (0, 1))
+        a, b = ins[0].shape, ins[1].shape
+        if out.dtype != FLOAT or len(a) != 2 or len(b) != 2:
+            return None
+        m_rows, k = (a[1], a[0]) if ta else (a[0], a[1])
+        kb, n_cols = (b[1], b[0]) if tb else (b[0], b[1])
+        if kb != k or out.shape != (m_rows, n_cols):
+            return None
+        c_shape = None
+        if has_c:
+            c_shape = ins[2].shape
+            if len(c_shape) > 2 or _broadcast(c_shape, (m_rows, n_cols)) != (m_rows, n_cols):
+                return None
+        _check_k(k)
+        return _DotGeo("gemm", k, m_rows, n_cols, (m_rows, n_cols), a, b, (), (), ta, tb, c_shape, beta)
+
+    def needs(self, geo, out_index):
+        r, c = divmod(out_index, geo.n_cols)
+        na = Need(0, geo.trans_a, r * geo.k, geo.k)
+        nb = Need(1, 1 - geo.trans_b, c * geo.k, geo.k)
+        if geo.c_shape is None:
+            return [na, nb]
+        return [na, nb, Need(2, 0, _bcast_index([r, c], geo.c_shape), 1)]
+
+    def violations(self, spec, geo, inputs, output):
+        a = np.asarray(inputs[0], dtype=np.float32)
+        b = np.asarray(inputs[1], dtype=np.float32)
+        if geo.trans_a:
+            a = a.T
+        if geo.trans_b:
+            b = b.T
+        c = None if geo.c_shape is None else np.asarray(inputs[2], dtype=np.float32)
+        return _dot_violations(geo, a, b, c, output)
+
+
+def _check_k(k: int) -> None:
+    if not 1 <= k <= MAX_TERMS:
+        raise Unsupported(f"inner dimension K = {k}: checked for 1 <= K <= {MAX_TERMS}")
+
+
+def _dot_violations(geo: _DotGeo, a, b, c, output) -> np.ndarray:
+    """Vectorised MatMul/Gemm check: float64 pre-decision (-1 where undecided, see _classify)."""
+    y = np.asarray(output, dtype=np.float32)
+    a2 = a[None, :] if a.ndim == 1 else a  # numpy matmul promotion; the size-1 axis goes at the end
+    b2 = b[:, None] if b.ndim == 1 else b
+    a_nf, b_nf = ~np.isfinite(a2), ~np.isfinite(b2)
+    a0 = np.abs(np.where(a_nf, 0, a2).astype(np.float64))
+    b0 = np.abs(np.where(b_nf, 0, b2).astype(np.float64))
+    e_hat = np.matmul(np.where(a_nf, 0, a2).astype(np.float64), np.where(b_nf, 0, b2).astype(np.float64))
+    s_hat = np.matmul(a0, b0)
+    a_sub = _expfield(_bits(a2)) == 0
+    b_sub = _expfield(_bits(b2)) == 0
+    d_hat = np.matmul(a0 * a_sub, b0) + np.matmul(a0 * ~a_sub, b0 * b_sub)
+    # a non-finite factor anywhere in the row of A or the column of B
+    in_nf = (np.matmul(a_nf.astype(np.float64), np.ones_like(b0)) + np.matmul(np.ones_like(a0), b_nf.astype(np.float64))) > 0
+    # upper bound of T = max(exp(a_i) + exp(b_i)): row max + column max
+    t_ub = _expfield(_bits(a2)).max(axis=-1, keepdims=True) + _expfield(_bits(b2)).max(axis=-2, keepdims=True)
+    e_hat, s_hat, d_hat, in_nf = (v.reshape(y.shape) for v in (e_hat, s_hat, d_hat, in_nf))
+    t_ub = t_ub.reshape(y.shape)  # (batch dims broadcast like matmul's)
+    if c is not None:
+        beta = float(np.uint32(geo.beta).view(np.float32))
+        cb = np.broadcast_to(c, y.shape)
+        c_nf = ~np.isfinite(cb)
+        bc = beta * np.where(c_nf, 0, cb).astype(np.float64)  # exact in float64
+        e_hat = e_hat + bc
+        s_hat = s_hat + np.abs(bc)
+        d_hat = d_hat + np.abs(bc) * (_expfield(_bits(cb)) == 0)
+        in_nf = in_nf | c_nf
+        t_ub = np.maximum(t_ub, _expfield(_bits(cb)) + ((geo.beta >> 23) & 0xFF))
+    g_ub = np.maximum(t_ub - 298 - GRID_WIDTH, GRID_MIN)
+    err = geo.k * 2.0**-50  # float64 dot products: |error| <= K·2^-52·Σ|terms| (any order), doubled
+    cls = _classify(y, e_hat, err * s_hat, s_hat, err * s_hat, d_hat, err * d_hat, geo.terms, geo.rounding_count, g_ub)
+    y_nf = ~np.isfinite(y)
+    cls[in_nf] = y_nf[in_nf]
+    cls[~in_nf & y_nf] = -1  # the overflow question: decide exactly
+    return cls.reshape(-1)
+
+
+class _Binary(_Op):
+    """Add, Sub, Mul: one correctly rounded float32 operation, ONNX multidirectional broadcasting."""
+
+    n_inputs = (2, 2)
+
+    def __init__(self, kind: str):
+        self.kind = kind
+
+    def prepare(self, spec, ins, out):
+        _require_float(self.kind, ins, (0, 1))
+        shape = _broadcast(ins[0].shape, ins[1].shape)
+        if shape is None or shape != out.shape or out.dtype != FLOAT:
+            return None
+        return (ins[0].shape, ins[1].shape, shape)
+
+    def needs(self, geo, out_index):
+        idx = _unravel(out_index, geo[2])
+        return [Need(0, 0, _bcast_index(idx, geo[0]), 1), Need(1, 0, _bcast_index(idx, geo[1]), 1)]
+
+    def pairs(self, a: int, b: int) -> list[tuple[int, int]]:
+        if self.kind == "Mul":
+            return [(a, b)]
+        return [(a, ONE), (b, NEG_ONE if self.kind == "Sub" else ONE)]
+
+    def check(self, spec, geo, vals, y):
+        a, b = int(_bits(vals[0])[0]), int(_bits(vals[1])[0])
+        return product_sum_rule(self.pairs(a, b), int(_bits(y).reshape(())), 1, relative_to_value=self.kind != "Mul")
+
+    def violations(self, spec, geo, inputs, output):
+        y = np.asarray(output, dtype=np.float32)
+        a = np.broadcast_to(np.asarray(inputs[0], dtype=np.float32), y.shape)
+        b = np.broadcast_to(np.asarray(inputs[1], dtype=np.float32), y.shape)
+        in_nf = ~(np.isfinite(a) & np.isfinite(b))
+        a64 = np.where(in_nf, 0, a).astype(np.float64)
+        b64 = np.where(in_nf, 0, b).astype(np.float64)
+        za, zb = _expfield(_bits(a)) == 0, _expfield(_bits(b)) == 0
+        if self.kind == "Mul":
+            e = a64 * b64  # exact in float64
+            err_e = np.zeros_like(e)
+            bnd = np.abs(e)
+            d = np.abs(e) * (za | zb)
+            t = _expfield(_bits(a)) + _expfield(_bits(b))
+            n = 1
+        else:
+            e = a64 - b64 if self.kind == "Sub" else a64 + b64
+            err_e = np.abs(e) * 2.0**-52
+            bnd = np.abs(e)
+            d = np.abs(a64) * za + np.abs(b64) * zb  # exact: both below 2^-126
+            t = np.maximum(_expfield(_bits(a)), _expfield(_bits(b))) + 127
+            n = 2
+        g = np.maximum(t - 298 - GRID_WIDTH, GRID_MIN)
+        cls = _classify(y, e, err_e, bnd, err_e, d, 0.0, n, 1, g)
+        y_nf = ~np.isfinite(y)
+        cls[in_nf] = y_nf[in_nf]
+        cls[~in_nf & y_nf] = -1
+        return cls.reshape(-1)
+
+
+class _Relu(_Op):
+    def prepare(self, spec, ins, out):
+        _require_float("Relu", ins, (0,))
+        if out.dtype != FLOAT or out.shape != ins[0].shape:
+            return None
+        return out.shape
+
+    def needs(self, geo, out_index):
+        return [Need(0, 0, out_index, 1)]
+
+    @staticmethod
+    def _ok(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        """Relu is exact: y = x for x > 0, ±0 for x ≤ 0, NaN for NaN; a positive subnormal may also
+        give ±0 (denormals-are-zero executors)."""
+        xb, yb = _bits(x), _bits(y)
+        x_nan = np.isnan(x)
+        y_zero = (yb & 0x7FFFFFFF) == 0
+        x_pos = ~x_nan & ((xb >> 31) == 0) & ((xb & 0x7FFFFFFF) != 0)
+        x_sub = x_pos & (_expfield(xb) == 0)
+        return np.where(x_nan, np.isnan(y), np.where(x_pos, (yb == xb) | (x_sub & y_zero), y_zero))
+
+    def check(self, spec, geo, vals, y):
+        return bool(self._ok(np.asarray(vals[0], np.float32)[:1], np.asarray(y, np.float32).reshape(1))[0])
+
+    def violations(self, spec, geo, inputs, output):
+        ok = self._ok(np.asarray(inputs[0], np.float32).reshape(-1), np.asarray(output, np.float32).reshape(-1))
+        return np.where(ok, 1, 0).astype(np.int8)
+
+
+class _Move(_Op):
+    """Identity, Reshape, Flatten: output element o is input element o, bit for bit, same dtype."""
+
+    def __init__(self, kind: str):
+        self.kind = kind
+        self.n_inputs = (2, 2) if kind == "Reshape" else (1, 1)
+
+    def prepare(self, spec, ins, out):
+        if ins[0].dtype not in codec.DTYPES:
+            raise Unsupported(f"{self.kind} input dtype {ins[0].dtype} has no canonical encoding")
+        shape = ins[0].shape
+        if self.kind == "Reshape":
+            if ins[1].dtype != INT64:
+                raise Unsupported(f"Reshape shape input has dtype {ins[1].dtype}; expected int64 (7)")
+            allowzero = spec.attr("allowzero", 2, 0)
+            if allowzero not in (0, 1):
+                raise Unsupported("Reshape allowzero other than 0 or 1")
+            if out.dtype != ins[0].dtype or len(ins[1].shape) != 1:
+                return None
+            return ("reshape", shape, out.shape, ins[1].shape[0], allowzero)
+        axis = spec.attr("axis", 2, 1) if self.kind == "Flatten" else 0
+        if out.dtype != ins[0].dtype:
+            return None
+        if self.kind == "Flatten":
+            r = len(shape)
+            if not -r <= axis <= r:
+                return None
+            if axis < 0:
+                axis += r
+            want = (_numel(shape[:axis]), _numel(shape[axis:]))
+        else:
+            want = shape
+        if want != out.shape:
+            return None
+        return ("move", shape, out.shape)
+
+    def needs(self, geo, out_index):
+        if geo[0] == "reshape":
+            nd = [Need(1, 0, 0, geo[3])] if geo[3] else []
+            if out_index < _numel(geo[1]):
+                nd.append(Need(0, 0, out_index, 1))
+            return nd
+        return [Need(0, 0, out_index, 1)]
+
+    @staticmethod
+    def reshape_target(in_shape: Sequence[int], spec_shape: Sequence[int], allowzero: int) -> tuple[int, ...] | None:
+        """The output shape ONNX Reshape gives, or None if the shape tensor is invalid for the input."""
+        out: list[int] = []
+        infer = -1
+        for i, s in enumerate(spec_shape):
+            s = int(s)
+            if s == -1:
+                if infer >= 0:
+                    return None
+                infer = i
+                out.append(1)
+            elif s == 0 and not allowzero:
+                if i >= len(in_shape):
+                    return None
+                out.append(int(in_shape[i]))
+            elif s < 0:
+                return None
+            else:
+                out.append(s)
+        total = _numel(in_shape)
+        if total >= _SAT or _numel(out) >= _SAT:  # the verifier's saturating products
+            return None
+        if infer >= 0:
+            rest = _numel(out)
+            if rest == 0 or total % rest:
+                return None
+            out[infer] = total // rest
+        if _numel(out) != total:
+            return None
+        return tuple(out)
+
+    def check(self, spec, geo, vals, y):
+        if geo[0] == "reshape":
+            shape_vals = vals.get(1, np.zeros(0, np.int64))
+            target = self.reshape_target(geo[1], [int(v) for v in np.asarray(shape_vals).reshape(-1)], geo[4])
+            if target != geo[2]:
+                return False
+        x = vals[0]
+        return np.asarray(x).reshape(-1)[:1].tobytes() == np.asarray(y).reshape(-1)[:1].tobytes()
+
+    def violations(self, spec, geo, inputs, output):
+        if geo[0] == "reshape":
+            target = self.reshape_target(geo[1], [int(v) for v in np.asarray(inputs[1]).reshape(-1)], geo[4])
+            if target != geo[2]:
+                return np.zeros(_numel(geo[2]), dtype=np.int8)
+        x = codec.canonical_array(inputs[0]).reshape(-1)
+        y = codec.canonical_array(output).reshape(-1)
+        size = x.dtype.itemsize
+        xb = x.view(np.uint8).reshape(-1, size)
+        yb = y.view(np.uint8).reshape(-1, size)
+        return np.all(xb == yb, axis=1).astype(np.int8)
+
+
+_OPS: dict[tuple[str, str], _Op] = {
+    ("", "MatMul"): _MatMul(),
+    ("", "Gemm"): _Gemm(),
+    ("", "Add"): _Binary("Add"),
+    ("", "Sub"): _Binary("Sub"),
+    ("", "Mul"): _Binary("Mul"),
+    ("", "Relu"): _Relu(),
+    ("", "Identity"): _Move("Identity"),
+    ("", "Reshape"): _Move("Reshape"),
+    ("", "Flatten"): _Move("Flatten"),
+}
+
+
+# ---------------------------------------------------------------------------------------------
+# Public API
+# ---------------------------------------------------------------------------------------------
+
+
+def supported(domain: str, op_type: str) -> bool:
+    """Whether ``(domain, op_type)`` has a one-step check (domain "" or "ai.onnx")."""
+    return ("" if domain == "ai.onnx" else domain, op_type) in _OPS
+
+
+def _resolve(node, in_metas: list[_Meta], out_meta: _Meta):
+    spec = node_spec(node)
+    op = _OPS.get((spec.domain, spec.op_type))
+    if op is None:
+        raise Unsupported(f"op {spec.domain or 'ai.onnx'}.{spec.op_type} has no one-step check")
+    lo, hi = op.n_inputs
+    if not lo <= len(spec.inputs) <= hi:
+        raise Unsupported(f"{spec.op_type} with {len(spec.inputs)} inputs (checked: {lo} to {hi})")
+    if len(in_metas) != len(spec.inputs):
+        raise ValueError(f"{spec.op_type} has {len(spec.inputs)} inputs, {len(in_metas)} were given")
+    for i in range(lo):
+        if spec.inputs[i] == ABSENT or in_metas[i].dtype == 0:
+            raise Unsupported(f"{spec.op_type} input {i} is absent")
+    for i in range(lo, len(spec.inputs)):
+        if (spec.inputs[i] == ABSENT) != (in_metas[i].dtype == 0):
+            raise ValueError(f"{spec.op_type} optional input {i}: given and absent disagree with the descriptor")
+    return spec, op, op.prepare(spec, in_metas, out_meta)
+
+
+def _as_meta(x) -> _Meta:
+    if isinstance(x, _Meta):
+        return x
+    if x is None:
+        return _Meta(0, ())
+    if isinstance(x, tuple) and len(x) == 2 and isinstance(x[1], (tuple, list)):
+        return _Meta(int(x[0]), tuple(int(d) for d in x[1]))
+    return _Meta(FLOAT, tuple(int(d) for d in x))
+
+
+def needs(node, in_shapes, out_shape, out_index: int) -> list[Need]:
+    """Input elements the check of output element ``out_index`` reads.
+
+    ``in_shapes[i]`` is a shape (float32 assumed), a ``(dtype, shape)`` pair, or None for an absent
+    input; ``out_shape`` likewise. An empty list means the shapes themselves are inconsistent with the
+    op: the check then fails without reading any input."""
+    ins = [_as_meta(s) for s in in_shapes]
+    out = _as_meta(out_shape)
+    _, op, geo = _resolve(node, ins, out)
+    _check_index(out_index, out.shape)
+    if geo is None:
+        return []
+    return op.needs(geo, out_index)
+
+
+def _check_index(out_index: int, shape: Sequence[int]) -> None:
+    n = _numel(shape)
+    if not 0 <= out_index < n:
+        raise IndexError(f"output element {out_index} out of range: the output has {n} elements")
+
+
+def _gather(arr: np.ndarray, need: Need) -> np.ndarray:
+    flat = layout_view(arr, need.layout).reshape(-1)
+    return flat[need.first : need.first + need.count]
+
+
+def check_element(node, inputs: list[np.ndarray | None], output: np.ndarray, out_index: int) -> bool:
+    """True iff output element ``out_index`` (flat, row-major) is consistent with the inputs: the
+    exact decision of the on-chain verifier. Raises :class:`Unsupported` where it reverts."""
+    output = np.asarray(output)
+    spec, op, geo = _resolve(node, [_meta_of(a) for a in inputs], _meta_of(output))
+    _check_index(out_index, output.shape)
+    if geo is None:
+        return False
+    vals = {nd.input_index: _gather(np.asarray(inputs[nd.input_index]), nd) for nd in op.needs(geo, out_index)}
+    return bool(op.check(spec, geo, vals, output.reshape(-1)[out_index : out_index + 1]))
+
+
+def violations(node, inputs: list[np.ndarray | None], output: np.ndarray) -> np.ndarray:
+    """Flat indices of the output elements that fail their check (same decisions as
+    :func:`check_element`, vectorised)."""
+    output = np.asarray(output)
+    spec, op, geo = _resolve(node, [_meta_of(a) for a in inputs], _meta_of(output))
+    total = _numel(output.shape)
+    if geo is None:
+        return np.arange(total, dtype=np.int64)
+    cls = op.violations(spec, geo, inputs, output)
+    if cls is None:
+        cls = np.full(total, -1, dtype=np.int8)
+    cls = np.asarray(cls).reshape(-1).astype(np.int8)
+    for i in np.flatnonzero(cls < 0):
+        cls[i] = 1 if check_element(spec, inputs, output, int(i)) else 0
+    return np.flatnonzero(cls == 0).astype(np.int64)
