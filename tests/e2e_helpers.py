@@ -55,15 +55,19 @@ class Devnet:
         if metrics_port is not None:
             cfg["metrics_port"] = metrics_port
         cfg.update(extra or {})
-        path = self.dir / f"{name}.yaml"
+        return self.start_daemon("worker", index, name, cfg)
+
+    def start_daemon(self, kind: str, index: int, name: str, cfg: dict) -> "WorkerProc":
+        """`assay --account INDEX <kind> run --config <name>.yaml` as a subprocess (its own session)."""
         import yaml
 
+        path = self.dir / f"{name}.yaml"
         path.write_text(yaml.safe_dump(cfg))
         log_path = self.dir / f"{name}.log"
         log = open(log_path, "ab")
         env = dict(os.environ, PYTHONPATH=str(ROOT / "offchain"), ASSAY_LOG="INFO")
         proc = subprocess.Popen(
-            [sys.executable, "-m", "assay.cli", "--account", str(index), "worker", "run", "--config", str(path)],
+            [sys.executable, "-m", "assay.cli", "--account", str(index), kind, "run", "--config", str(path)],
             stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True, cwd=str(self.dir))
         w = WorkerProc(proc, log_path, name)
         self.procs.append(w)

@@ -416,5 +416,98 @@ def worker_run(c: Ctx, config_path, models, min_fee, max_concurrent, journal, me
                fault=fault, max_ticks=max_ticks)
 
 
+# ---------------------------------------------------------------------- challenger and disputes
+@main.group()
+def challenger():
+    """Run a challenger."""
+
+
+@challenger.command("run")
+@click.option("--config", "config_path", type=click.Path(dir_okay=False), default=None, help="YAML challenger config")
+@click.option("--sample", "sample_rate", type=float, default=None, help="fraction of results re-run (0-1)")
+@click.option("--journal", default=None)
+@click.option("--metrics-port", type=int, default=None)
+@click.option("--poll", "poll_interval", type=float, default=None)
+@click.option("--threads", "intra_op_threads", type=int, default=None)
+@click.option("--fault", default=None, hidden=True, help="test only: grief (challenge honest results)")
+@click.option("--max-ticks", type=int, default=None, hidden=True)
+@click.pass_obj
+def challenger_run(c: Ctx, config_path, sample_rate, journal, metrics_port, poll_interval, intra_op_threads, fault,
+                   max_ticks):
+    """Re-run posted results, challenge the wrong ones, prove the fraud on-chain, collect the reward."""
+    from .challenger.run import run_challenger
+
+    run_challenger(c, config_path, sample_rate=sample_rate, journal=journal, metrics_port=metrics_port,
+                   poll_interval=poll_interval, intra_op_threads=intra_op_threads, fault=fault, max_ticks=max_ticks)
+
+
+@main.group()
+def dispute():
+    """Inspect disputes."""
+
+
+def _dispute_dict(sdk, jid: int) -> dict:
+    from .fraud.game import GameClient
+
+    d = GameClient(sdk).dispute(jid)
+    settled = sdk.events("DisputeSettled", jobId=jid)
+    out = d.__dict__ | {"deadline": d.deadline()}
+    if settled:
+        out["challenger_won"] = bool(settled[-1]["args"]["challengerWon"])
+        out["slashed"] = int(settled[-1]["args"]["slashed"])
+    return out
+
+
+@dispute.command("list")
+@click.pass_obj
+def dispute_list(c: Ctx):
+    sdk = c.sdk(read_only=True)
+    ids = sorted({int(e["args"]["jobId"]) for e in sdk.events("JobChallenged")})
+    rows = [_dispute_dict(sdk, i) for i in ids]
+    if c.as_json:
+        return c.emit(rows)
+    t = Table("job", "challenger", "worker", "state", "trace root", "outcome")
+    for r in rows:
+        outcome = "-" if "challenger_won" not in r else ("challenger won" if r["challenger_won"] else "upheld")
+        t.add_row(str(r["job_id"]), r["challenger"][:10], r["worker"][:10], "open" if r["phase"] == 1 else "resolved",
+                  "yes" if r["trace_root"] else "no", outcome)
+    out.print(t)
+
+
+@dispute.command("show")
+@click.argument("job_id", type=int)
+@click.pass_obj
+def dispute_show(c: Ctx, job_id: int):
+    d = _dispute_dict(c.sdk(read_only=True), job_id)
+    c.emit(d, "\n".join(f"{k:>18}: {_jsonable(v) if isinstance(v, bytes) else v}" for k, v in d.items()))
+
+
+@model.command("verify-class")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@click.pass_obj
+def model_verify_class(c: Ctx, file: str):
+    """Which ops of an ONNX FILE have on-chain verifiers, and the class it can be registered with."""
+    from .fraud import ops
+    from .models import load_onnx
+
+    m = load_onnx(Path(file).read_bytes())
+    seen: dict[str, bool] = {}
+    for n in m.graph.node:
+        key = f"{n.domain or 'ai.onnx'}.{n.op_type}"
+        seen[key] = ops.supported(n.domain, n.op_type)
+    covered = all(seen.values())
+    floats = any(k.endswith(("MatMul", "Gemm", "Add", "Sub", "Mul")) for k in seen)
+    vclass = ("APPROX" if floats else "EXACT") if covered else "NONE"
+    data = {"class": vclass, "ops": seen, "uncovered": sorted(k for k, v in seen.items() if not v)}
+    if c.as_json:
+        return c.emit(data)
+    t = Table("op", "verifier")
+    for k, v in sorted(seen.items()):
+        t.add_row(k, "[green]yes[/]" if v else "[red]no[/]")
+    out.print(t)
+    out.print(f"class: [bold]{vclass}[/]" + ("" if covered else f" (uncovered: {', '.join(data['uncovered'])}; "
+                                                                   "disputes go to the arbiter)"))
+
+
 if __name__ == "__main__":
     main()

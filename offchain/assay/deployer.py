@@ -18,6 +18,11 @@ from .params import DeployConfig
 
 DEPLOYMENTS_DIR = Path(__file__).resolve().parents[2] / "deployments"
 STACK = ("TestToken", "ModelRegistry", "StakeManager", "JobManager", "DisputeGame")
+# The one-step verifiers deployed with the game, and the ONNX ops (domain "") each one checks.
+VERIFIERS: dict[str, tuple[str, ...]] = {
+    "MatMulVerifier": ("MatMul", "Gemm"),
+    "ElementwiseVerifier": ("Add", "Sub", "Mul", "Relu", "Identity", "Reshape", "Flatten"),
+}
 OPERATOR_ROLE_NAME = "OPERATOR_ROLE"
 ARBITER_ROLE_NAME = "ARBITER_ROLE"
 
@@ -119,7 +124,12 @@ def deploy_stack(
     stake.grantRole(stake.OPERATOR_ROLE(), jobs.address, sender=deployer)
     stake.setUnbondingPolicy(jobs.address, sender=deployer)
     game.grantRole(game.ARBITER_ROLE(), arbiter, sender=deployer)
-    log("  wired: JobManager is StakeManager operator and unbonding policy; DisputeGame set; arbiter granted")
+    for name, ops in VERIFIERS.items():
+        verifier = record(name, deployer.deploy(getattr(project, name)), name)
+        for op in ops:
+            game.setVerifier("", op, verifier.address, sender=deployer)
+    log("  wired: JobManager is StakeManager operator and unbonding policy; DisputeGame set; arbiter granted; "
+        "verifiers registered")
 
     return {
         "network": network,

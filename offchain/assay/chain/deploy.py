@@ -21,6 +21,7 @@ from web3 import Web3
 from .. import artifacts
 from ..errors import ConfigError
 from ..params import DeployConfig
+from ..deployer import VERIFIERS
 from .sender import Sender
 
 STACK = ("TestToken", "ModelRegistry", "StakeManager", "JobManager", "DisputeGame")
@@ -95,7 +96,12 @@ def deploy_stack(
     sender.transact(stake.functions.setUnbondingPolicy(jobs.address), label="StakeManager.setUnbondingPolicy")
     arbiter_role = game.functions.ARBITER_ROLE().call()
     sender.transact(game.functions.grantRole(arbiter_role, arbiter), label="DisputeGame.grantRole(ARBITER)")
-    log("  wired: JobManager is StakeManager operator and unbonding policy; DisputeGame set; arbiter granted")
+    for name, ops in VERIFIERS.items():
+        verifier = deploy(name, name)
+        for op in ops:
+            sender.transact(game.functions.setVerifier("", op, verifier.address), label=f"DisputeGame.setVerifier({op})")
+    log("  wired: JobManager is StakeManager operator and unbonding policy; DisputeGame set; arbiter granted; "
+        "verifiers registered")
 
     return {
         "network": network,

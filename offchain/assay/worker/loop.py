@@ -225,14 +225,13 @@ class Worker(Daemon):
         # Canonical run: the posted outputs are this run's, so a dispute's trace holds the same bits.
         outs, trace = build_trace(self.sdk.runner, model_id, onnx_bytes, dict(tensors))
         dt = time.perf_counter() - t0
+        items = [(name, np.asarray(v)) for name, v in outs.items()]
+        if self.cfg.fault and self.cfg.fault != "slow-inference":
+            items = _dishonest(self.cfg.fault, trace, items)  # test-only: a dishonest worker
         trace_digest = self.sdk.store.put(trace.encode())
         self.metrics.inference.observe(dt)
-        items = [(name, np.asarray(v)) for name, v in outs.items()]
         if self.cfg.fault == "slow-inference":  # test-only: a window to kill the worker mid-job
             time.sleep(3)
-        if self.cfg.fault == "wrong-output":  # test-only: a dishonest worker
-            name, v = items[0]
-            items[0] = (name, (v + 1).astype(v.dtype) if v.dtype.kind in "fiu" else v)
         container = codec.encode_tensors(items)
         root = roots.io_root_of_container(container)
         self.journal.record_output(j.job_id, container, root.hex(), dt * 1000)
@@ -301,7 +300,10 @@ class Worker(Daemon):
             model = self._model(hex32(j.model_id))
             trace = Trace.decode(model, self.sdk.store.get(digest))
             if d.trace_root is None:
-                self.game.post_trace(jid, trace, digest, self.sdk._uri_for(digest))
+                uri = self.sdk._uri_for(digest)
+                if self.cfg.fault in ("withhold-trace", "ignore-demands"):  # test-only: withhold the data
+                    uri = f"http://127.0.0.1:9/blobs/{digest}"
+                self.game.post_trace(jid, trace, digest, uri)
                 log.info("job %d: trace root posted", jid, extra={"event": "trace_posted", "job_id": jid})
             elif self.cfg.fault != "ignore-demands":
                 self.game.answer_demand(jid, trace, d)
@@ -321,6 +323,65 @@ class Worker(Daemon):
             self.metrics.finalized.inc(len(done))
             if done:
                 log.info("finalized %s", done, extra={"event": "finalized", "job_ids": done})
+
+
+def _dishonest(fault: str, trace: Trace, items: list) -> list:
+    """TEST ONLY (the hidden --fault option): how a cheating worker could lie. Every variant posts a
+    first output moved by +1 (so a challenger re-running the job notices); all but `wrong-output` also
+    make the trace's graph outputs equal to the posted ones and plant the lie earlier in the trace:
+    `wrong-input` (graph input 0), `wrong-weights` (initializer 0), `corrupt-node:K` (node K's output).
+    `withhold-trace` / `ignore-demands` post an honest-looking trace root but withhold the data."""
+    name, v = items[0]
+    items = [(name, (v + 1).astype(v.dtype) if v.dtype.kind in "fiu" else v)] + list(items[1:])
+    if fault == "wrong-output":
+        return items
+    lay = trace.layout
+    if fault == "wrong-input":
+        victim = lay.inputs[0]
+    elif fault == "wrong-weights":
+        victim = lay.initializers[0].name
+    elif fault.startswith("corrupt-node:"):
+        victim = None
+        k = int(fault.split(":", 1)[1])
+        n_in, n_init = len(lay.inputs), len(lay.initializers)
+        # node K's first output: value ids of node outputs follow inputs and initializers in node order
+        victim = _node_output_name(lay, k, n_in + n_init)
+    else:
+        victim = None
+    if victim is not None:
+        a = np.array(trace.values[victim], copy=True)
+        flat = a.reshape(-1)
+        if flat.size:
+            flat[0] = flat[0] + (1000 if a.dtype.kind == "f" else 1)
+        trace.values[victim] = a
+    for out_name, _vid in lay.outputs:
+        posted = dict(items).get(out_name)
+        if posted is not None:
+            trace.values[out_name] = np.asarray(posted)
+    return items
+
+
+def _node_output_name(lay, k: int, first_node_value: int) -> str:
+    from ..commitments.roots import ABSENT
+
+    import struct
+
+    desc = lay.descriptors[k]
+    # descriptor: 0x01 || str16 domain || str16 op || n_in u16 || ids u32... || n_out u16 || ids u32...
+    i = 1
+    for _ in range(2):
+        (ln,) = struct.unpack(">H", desc[i:i + 2])
+        i += 2 + ln
+    (n_in,) = struct.unpack(">H", desc[i:i + 2])
+    i += 2 + 4 * n_in
+    (n_out,) = struct.unpack(">H", desc[i:i + 2])
+    i += 2
+    for _ in range(n_out):
+        (vid,) = struct.unpack(">I", desc[i:i + 4])
+        i += 4
+        if vid != ABSENT:
+            return lay.values[vid]
+    raise ValueError(f"node {k} has no output")
 
 
 def _same(a: str | None, b: str | None) -> bool:

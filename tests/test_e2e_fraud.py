@@ -1,0 +1,178 @@
+"""End to end fraud proofs: a real anvil, real worker and challenger processes, a real trained model.
+
+A dishonest worker (the hidden `--fault` option) posts a wrong result; an honest challenger re-runs
+it, challenges, fetches the worker's trace, finds the cheapest provable inconsistency and proves it
+on-chain; the worker is slashed with exact balances. Also: an honest worker is never challenged by
+an honest challenger running other onnxruntime settings, and a griefing challenger loses its bond.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import onnx
+import pytest
+from onnx import helper, numpy_helper
+
+from assay import modelzoo
+from assay.chain import JobStatus
+from e2e_helpers import UNIT, start_devnet, wait_for
+
+pytestmark = pytest.mark.slow
+
+FEE = UNIT // 10
+OWNER, REQUESTER, WORKER, CHALLENGER = 5, 1, 2, 4
+# DisputeResolved.by: 2 node proof, 3 input proof, 4 weight proof, 5 output proof, 8 unanswered demand
+BY = {"node": 2, "input": 3, "weight": 4, "output": 5, "demand": 8}
+
+
+def logits_mlp() -> tuple[bytes, np.ndarray]:
+    """The digits MLP trained by scikit-learn, as MatMul → Add → Relu → MatMul → Add (logits): every
+    op has an on-chain verifier, so the model is class APPROX."""
+    z = modelzoo.digits_mlp()
+    inits = {t.name: numpy_helper.to_array(t) for t in onnx.load_from_string(z.onnx_bytes).graph.initializer}
+    w1, b1, w2, b2 = (inits[k].astype(np.float32) for k in ("coefficient", "intercepts", "coefficient1", "intercepts1"))
+    nodes = [
+        helper.make_node("MatMul", ["x", "w1"], ["h0"]),
+        helper.make_node("Add", ["h0", "b1"], ["h1"]),
+        helper.make_node("Relu", ["h1"], ["h2"]),
+        helper.make_node("MatMul", ["h2", "w2"], ["l0"]),
+        helper.make_node("Add", ["l0", "b2"], ["logits"]),
+    ]
+    g = helper.make_graph(
+        nodes, "digits_mlp_logits",
+        [helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, [1, 64])],
+        [helper.make_tensor_value_info("logits", onnx.TensorProto.FLOAT, [1, 10])],
+        [numpy_helper.from_array(a, n) for a, n in ((w1, "w1"), (b1, "b1"), (w2, "w2"), (b2, "b2"))],
+    )
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)], producer_name="assay-tests")
+    m.ir_version = 8
+    onnx.checker.check_model(m)
+    return m.SerializeToString(), z.x_test
+
+
+@pytest.fixture(scope="module")
+def net(tmp_path_factory):
+    d = start_devnet(tmp_path_factory.mktemp("fraud"))
+    yield d
+    d.stop_all()
+    d.anvil.stop()
+
+
+@pytest.fixture(scope="module")
+def model(net):
+    onnx_bytes, x = logits_mlp()
+    owner = net.sdk(OWNER)
+    from assay.store import serve_store
+
+    server = serve_store(owner.store)
+    mid = owner.register_model(onnx_bytes, fee=0, uris=[server.url_for(owner.store.put(onnx_bytes))], vclass="APPROX")
+    net.sdk(WORKER).stake(100 * UNIT)
+    yield mid, x
+    server.stop()
+
+
+def _challenger(net, name, extra=None):
+    cfg = {"rpc_url": net.url, "deployment_file": str(net.deployment), "store_dir": str(net.dir / f"{name}-store"),
+           "journal": str(net.dir / f"{name}.sqlite"), "poll_interval": 0.2}
+    cfg.update(extra or {})
+    return net.start_daemon("challenger", CHALLENGER, name, cfg)
+
+
+def _balances(sdk, who):
+    return {a: sdk.token_balance(a) + sdk.credits(a) for a in who}
+
+
+@pytest.mark.parametrize("fault,kind", [
+    ("wrong-output", "output"),
+    ("wrong-input", "input"),
+    ("wrong-weights", "weight"),
+    ("corrupt-node:0", "node"),
+    ("corrupt-node:2", "node"),
+    ("corrupt-node:4", "node"),
+    ("ignore-demands", "demand"),
+])
+def test_a_wrong_result_is_proven_and_the_worker_slashed(net, model, fault, kind):
+    mid, x = model
+    req = net.sdk(REQUESTER)
+    w = net.start_worker(WORKER, f"cheat-{fault}", models=[mid],
+                         extra={"fault": fault, "store_port": 0})
+    c = _challenger(net, f"chal-{fault}")
+    params = req.params()
+    worker_addr, chal_addr = net.sdk(WORKER).address, net.sdk(CHALLENGER).address
+    stake0 = req.stake_of(worker_addr)
+    before = _balances(req, [chal_addr, req.address, params["treasury"]])
+    jid = req.submit(mid, {"x": x[:1]}, worker_fee=FEE, claim_ttl=5)  # short: the job refunds after the slash
+    wait_for(lambda: req.job(jid).status == JobStatus.CHALLENGED, 60, f"job {jid} challenged",
+             lambda: w.log()[-3000:] + c.log()[-3000:])
+
+    def settled():
+        if kind == "demand" and req.job(jid).status == JobStatus.CHALLENGED:
+            net.advance(11)  # let the demand window pass; the challenger then resolves by time-out
+        return req.events("DisputeSettled", jobId=jid)
+
+    ev = wait_for(settled, 120, f"dispute over job {jid} settled", lambda: w.log()[-3000:] + c.log()[-4000:])
+    assert ev[-1]["args"]["challengerWon"] is True
+    resolved = req.events("DisputeResolved", contract="game", jobId=jid)
+    assert resolved[-1]["args"]["by"] == BY[kind]
+    j = req.job(jid)
+    collateral = j.collateral
+    stake1 = req.stake_of(worker_addr)
+    assert stake1.active == stake0.active - collateral and stake1.locked == stake0.locked
+    reward = collateral * params["slash_challenger_bps"] // 10_000
+    to_req = collateral * params["slash_requester_bps"] // 10_000
+    bond = params["challenge_bond"]
+    after = _balances(req, [chal_addr, req.address, params["treasury"]])
+    assert after[chal_addr] - before[chal_addr] == reward  # bond back + reward (bond was paid, then returned)
+    paid = j.worker_fee + j.owner_fee + j.protocol_fee
+    refund = paid if j.status == JobStatus.REFUNDED else 0
+    assert after[req.address] - before[req.address] == to_req - paid + refund
+    assert after[params["treasury"]] - before[params["treasury"]] == collateral - reward - to_req
+    assert bond > 0 and w.alive() and c.alive()
+    w.terminate()
+    c.terminate()
+
+
+def test_honest_worker_is_never_challenged_by_a_challenger_with_other_settings(net, model):
+    mid, x = model
+    req = net.sdk(REQUESTER)
+    w = net.start_worker(WORKER, "honest", models=[mid], extra={"intra_op_threads": 1, "store_port": 0})
+    c = _challenger(net, "honest-chal", {"intra_op_threads": 2, "graph_optimization": "disable"})
+    ids = [req.submit(mid, {"x": x[i:i + 1]}, worker_fee=FEE) for i in range(12)]
+    for jid in ids:
+        req.wait(jid, JobStatus.POSTED, timeout=60)
+    net.advance(int(req.params()["challenge_window"]) + 1)
+    wait_for(lambda: all(req.job(j).status == JobStatus.FINALIZED for j in ids), 60, "all finalized", w.log)
+    assert not any(req.events("JobChallenged", jobId=j) for j in ids)
+    w.terminate()
+    c.terminate()
+
+
+def test_a_griefing_challenger_loses_its_bond(net, model):
+    mid, x = model
+    req = net.sdk(REQUESTER)
+    w = net.start_worker(WORKER, "griefed", models=[mid], extra={"store_port": 0})
+    c = _challenger(net, "griefer", {"fault": "grief"})
+    params = req.params()
+    chal_addr, worker_addr = net.sdk(CHALLENGER).address, net.sdk(WORKER).address
+    before = _balances(req, [chal_addr, worker_addr])
+    jid = req.submit(mid, {"x": x[:1]}, worker_fee=FEE)
+    wait_for(lambda: req.job(jid).status == JobStatus.CHALLENGED, 60, "challenge", lambda: c.log()[-3000:])
+    wait_for(lambda: req.events("TracePosted", contract="game", jobId=jid), 60, "trace posted", w.log)
+
+    def settled():
+        if req.job(jid).status == JobStatus.CHALLENGED:
+            net.advance(31)  # the proof window passes with no proof (there is none to find)
+        return req.events("DisputeSettled", jobId=jid)
+
+    ev = wait_for(settled, 120, "dispute settled", lambda: w.log()[-3000:] + c.log()[-3000:])
+    assert ev[-1]["args"]["challengerWon"] is False
+    bond = params["challenge_bond"]
+    to_worker = bond * params["bond_to_worker_bps"] // 10_000
+    net.advance(int(params["challenge_window"]) + 1)
+    wait_for(lambda: req.job(jid).status == JobStatus.FINALIZED, 30, "finalized", w.log)
+    wait_for(lambda: req.credits(worker_addr) == 0, 30, "worker withdrew", w.log)
+    after = _balances(req, [chal_addr, worker_addr])
+    assert after[chal_addr] - before[chal_addr] == -bond
+    assert after[worker_addr] - before[worker_addr] == to_worker + FEE
+    w.terminate()
+    c.terminate()
