@@ -71,6 +71,16 @@ def model(net):
     server.stop()
 
 
+@pytest.fixture(autouse=True)
+def _isolated_daemons(net):
+    """Each test starts its own daemons; afterwards they are killed (even when the test failed) and
+    chain time moves past every short claim deadline, so no job of one test is taken by the next."""
+    yield
+    net.stop_all()
+    net.procs.clear()
+    net.advance(60)
+
+
 def _challenger(net, name, extra=None):
     cfg = {"rpc_url": net.url, "deployment_file": str(net.deployment), "store_dir": str(net.dir / f"{name}-store"),
            "journal": str(net.dir / f"{name}.sqlite"), "poll_interval": 0.2}

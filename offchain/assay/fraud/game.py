@@ -90,12 +90,12 @@ class GameClient:
     def post_trace(self, job_id: int, trace: Trace, blob_digest: str, uri: str) -> Any:
         tc = commit(trace)
         args = cd.post_trace_args(int(job_id), tc, bytes.fromhex(blob_digest), uri)
-        return self.sdk._send(self.game.functions.postTrace(*args), "postTrace")
+        return self._send("postTrace", args, "postTrace")
 
     def answer_demand(self, job_id: int, trace: Trace, d: Dispute) -> Any:
         value_id, layout, first, leaves = d.demand
         args = cd.answer_demand_args(int(job_id), commit(trace), value_id, layout, first, leaves)
-        return self.sdk._send(self.game.functions.answerDemand(*args), "answerDemand")
+        return self._send("answerDemand", args, "answerDemand")
 
     # ------------------------------------------------------------------ challenger side
     def fetch_trace(self, d: Dispute, store: Any, max_bytes: int = 512 * 2**20) -> bytes:
@@ -106,17 +106,20 @@ class GameClient:
     def trace_root_of(self, trace: Trace) -> bytes:
         return commit(trace).root
 
+    def _send(self, fn_name: str, args: tuple, label: str) -> Any:
+        # web3 rebuilds NamedTuples field by field and fails on ours: send plain tuples.
+        return self.sdk._send(getattr(self.game.functions, fn_name)(*_plain(args)), label)
+
     def prove(self, job_id: int, f: Finding, onnx_bytes: bytes, trace: Trace, input_raw: bytes, output_raw: bytes) -> Any:
         layout = graph_layout(load_onnx(onnx_bytes))
         tc = commit(trace)
-        g = self.game.functions
         if f.kind == "input":
-            return self.sdk._send(g.proveInputMismatch(*cd.prove_input_mismatch_args(job_id, layout, tc)), "proveInput")
+            return self._send("proveInputMismatch", cd.prove_input_mismatch_args(job_id, layout, tc), "proveInput")
         if f.kind == "output":
-            return self.sdk._send(g.proveOutputMismatch(*cd.prove_output_mismatch_args(job_id, layout, tc)), "proveOutput")
+            return self._send("proveOutputMismatch", cd.prove_output_mismatch_args(job_id, layout, tc), "proveOutput")
         if f.kind == "weight":
-            return self.sdk._send(g.proveWeightMismatch(*cd.prove_weight_mismatch_args(job_id, layout, tc, f.index)),
-                                  "proveWeight")
+            return self._send("proveWeightMismatch", cd.prove_weight_mismatch_args(job_id, layout, tc, f.index),
+                              "proveWeight")
         if f.kind == "node":
             from . import ops
 
@@ -126,7 +129,7 @@ class GameClient:
             out_shape = tuple(trace.values[node.output[f.output_slot]].shape)
             needs = ops.needs(node, in_shapes, out_shape, f.element)
             args = cd.prove_node_args(job_id, layout, tc, f.index, f.element, out_pos=f.output_slot, needs=needs)
-            return self.sdk._send(g.proveNode(*args), "proveNode")
+            return self._send("proveNode", args, "proveNode")
         raise AssayError(f"unknown finding kind {f.kind!r}")
 
     def demand_if_possible(self, job_id: int, d: Dispute, now: int, onnx_bytes: bytes | None = None) -> bool:
@@ -139,8 +142,16 @@ class GameClient:
         layout = graph_layout(load_onnx(onnx_bytes))
         vid = layout.outputs[0][1]
         args = cd.demand_chunk_args(int(job_id), layout, vid, 0, d.demands_made, 1)
-        self.sdk._send(self.game.functions.demandChunk(*args), "demandChunk")
+        self._send("demandChunk", args, "demandChunk")
         return True
+
+
+def _plain(v: Any) -> Any:
+    if isinstance(v, tuple):
+        return tuple(_plain(x) for x in v)
+    if isinstance(v, list):
+        return [_plain(x) for x in v]
+    return v
 
 
 def blob_digest(blob: bytes) -> str:

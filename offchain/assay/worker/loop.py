@@ -75,7 +75,8 @@ class Worker(Daemon):
         for jid, j in states.items():
             row = self.journal.job(jid)
             if j.status == JobStatus.OPEN:
-                if row is not None and row.phase == "failed":
+                # Never take back a job this worker failed, or lost a dispute over (it re-opened).
+                if row is not None and row.phase in ("failed", "challenged"):
                     continue
                 to_claim.append(jid)
             elif j.status == JobStatus.CLAIMED and _same(j.worker, self.me):
