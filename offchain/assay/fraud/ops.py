@@ -319,13 +319,14 @@ def _classify(y, e_hat, err_e, b_hat, err_b, d_hat, err_d, n, m, g_ub) -> np.nda
     farther than the estimates' error from both lines is classified correctly."""
     y = np.asarray(y, dtype=np.float64)
     gam = m * 2.0**-U_LOG2 / (1.0 - m * 2.0**-U_LOG2)
-    x = np.abs(y - e_hat)
-    bound = gam * b_hat + 2.0 * d_hat + (m + 1) * 2.0**UNDERFLOW_LOG2
-    slop = err_e + gam * err_b + 2.0 * err_d + 2.0**-40 * (x + bound) + 2.0**-1000
-    trunc = (m + 8 * n + 8) * np.exp2(np.asarray(g_ub, dtype=np.float64))
-    out = np.full(np.broadcast(x, bound).shape, -1, dtype=np.int8)
-    out[x + slop < bound] = 1
-    out[x - slop > bound + trunc] = 0
+    with np.errstate(invalid="ignore", over="ignore"):  # non-finite y: overwritten by the caller
+        x = np.abs(y - e_hat)
+        bound = gam * b_hat + 2.0 * d_hat + (m + 1) * 2.0**UNDERFLOW_LOG2
+        slop = err_e + gam * err_b + 2.0 * err_d + 2.0**-40 * (x + bound) + 2.0**-1000
+        trunc = (m + 8 * n + 8) * np.exp2(np.asarray(g_ub, dtype=np.float64))
+        out = np.full(np.broadcast(x, bound).shape, -1, dtype=np.int8)
+        out[x + slop < bound] = 1
+        out[x - slop > bound + trunc] = 0
     return out
 
 
