@@ -476,7 +476,9 @@ def test_binary_ops_against_onnxruntime_with_broadcasting(op, sa, sb):
         assert_no_violations(node, [a, b], y)
         # denormals-are-zero and flush-to-zero executors are honest too
         f = {"Add": np.add, "Sub": np.subtract, "Mul": np.multiply}[op]
-        assert_no_violations(node, [a, b], flush(f(flush(a), flush(b))))
+        with np.errstate(over="ignore"):  # an honest overflow to Inf
+            daz = flush(f(flush(a), flush(b)))
+        assert_no_violations(node, [a, b], daz)
 
 
 @pytest.mark.parametrize("op", ["Add", "Sub", "Mul"])
@@ -590,6 +592,141 @@ def test_reshape_int64_data_and_needs_whole_shape_tensor():
 
 
 # ---------------------------------------------------------------------------------------------
+# Softmax, Sigmoid, Tanh: integer exp enclosure + measured tolerance
+# ---------------------------------------------------------------------------------------------
+
+
+def test_exp_enclosure_brackets_exp_tightly():
+    from decimal import Decimal, getcontext
+
+    getcontext().prec = 80
+    for u in [0.0, 2.0**-60, 1e-10, 0.5, float(np.log(2)), 1.0, 10.0, 50.3, 100.0, 127.9]:
+        q = int(u * 2**64)
+        lo, hi, k = ops.exp_neg_enclosure(q, q)
+        true = (-(Decimal(q) / Decimal(2**64))).exp()
+        scale = Decimal(2) ** (64 + k)
+        assert Decimal(lo) / scale <= true <= Decimal(hi) / scale
+        assert (Decimal(hi) - Decimal(lo)) / scale <= true * Decimal(2) ** -55
+    assert ops.exp_neg_enclosure(130 << 64, 130 << 64) == (0, 1 << 64, 184)  # [0, 2^-184]
+
+
+def _softmax_rows():
+    for n in (10, 64, 1000):
+        for scale in (1, 10, 100, 1e4):
+            yield f"n={n} s={scale}", (RNG.standard_normal((40, n)) * scale).astype(np.float32)
+
+
+@pytest.mark.parametrize("axis", [None, 1, -1])
+def test_softmax_honest_implementations_accepted(axis):
+    node = oh.make_node("Softmax", ["x"], ["y"], **({} if axis is None else {"axis": axis}))
+    for name, x in _softmax_rows():
+        e = np.exp(x - x.max(axis=1, keepdims=True))
+        honest = {
+            "onnxruntime": run_ort(node, [x]),
+            "onnxruntime opset 12": run_ort(node, [x], opset=12),
+            "float32 sequential sum": (e / np.cumsum(e, axis=1, dtype=np.float32)[:, -1:]).astype(np.float32),
+            "float64 rounded": (np.exp(x.astype(np.float64) - x.max(axis=1, keepdims=True)) /
+                                np.exp(x.astype(np.float64) - x.max(axis=1, keepdims=True)).sum(axis=1, keepdims=True)).astype(np.float32),
+        }
+        for label, y in honest.items():
+            v = ops.violations(node, [x], y)
+            assert v.size == 0, f"{name} {label}: {v.size} rejected"
+
+
+def test_softmax_edges_are_at_the_tolerance():
+    node = oh.make_node("Softmax", ["x"], ["y"])
+    x = (RNG.standard_normal((1, 10)) * 3).astype(np.float32)
+    y = run_ort(node, [x])
+    ref = np.exp(x.astype(np.float64) - x.max()) / np.exp(x.astype(np.float64) - x.max()).sum()
+    r = (2.0**9 + 10) * 2.0**-24
+    for j in range(10):
+        out = y.copy()
+
+        def accept(bits, out=out, j=j):
+            out[0, j] = np.uint32(bits).view(np.float32)
+            return ops.check_element(node, [x], out, j)
+
+        lo_ok, hi_ok, lo_bad, hi_bad = edges(accept, bits_of(y[0, j]))
+        for ok in (lo_ok, hi_ok):
+            assert abs(f32(ok) - ref[0, j]) <= r * ref[0, j] * (1 + 1e-6) + 2.0**-119
+        for bad in (lo_bad, hi_bad):
+            assert abs(f32(bad) - ref[0, j]) > r * ref[0, j] * (1 - 1e-6)
+        assert abs(f32(hi_ok) - ref[0, j]) > 0.9 * r * ref[0, j]  # not needlessly tight either
+
+
+def test_softmax_special_values():
+    node = oh.make_node("Softmax", ["x"], ["y"])
+    x = np.array([[1, 2, np.inf, 3], [1, np.nan, 2, 3], [-np.inf, 1, 2, 3], [-np.inf] * 4,
+                  [1e30, 1e30, -1e30, 0], [-200, 0, -100, -50]], np.float32)
+    y = run_ort(node, [x])
+    assert_no_violations(node, [x], y)
+    bad = y.copy()
+    bad[0, 0] = 0.25  # a NaN row needs NaN
+    bad[2, 0] = 1e-30  # e^-inf is exactly 0: 1e-30 > A
+    bad[5, 2] = 0.0  # e^-100 ≈ 3.7e-44 is below A = 2^-120: 0 is fine
+    bad[4, 0] = np.nan  # finite row: NaN is fraud
+    assert ops.violations(node, [x], bad).tolist() == [0, 8, 16]
+
+
+def test_softmax_axis_the_descriptor_cannot_disambiguate_is_unsupported():
+    x = RNG.standard_normal((2, 3, 4)).astype(np.float32)
+    y = run_ort(oh.make_node("Softmax", ["x"], ["y"], axis=-1), [x])
+    assert_no_violations(oh.make_node("Softmax", ["x"], ["y"], axis=2), [x], y)
+    for attrs in ({}, {"axis": 1}, {"axis": 0}, {"axis": 3}):
+        with pytest.raises(Unsupported, match="Softmax"):
+            ops.check_element(oh.make_node("Softmax", ["x"], ["y"], **attrs), [x], y, 0)
+    assert ops.needs(oh.make_node("Softmax", ["x"], ["y"], axis=-1), [(2, 3, 4)], (2, 3, 4), 9) == [Need(0, 0, 8, 4)]
+
+
+@pytest.mark.parametrize("op", ["Sigmoid", "Tanh"])
+def test_sigmoid_tanh_honest_implementations_accepted(op):
+    node = oh.make_node(op, ["x"], ["y"])
+    x = np.concatenate([RNG.uniform(-100, 100, 20000), RNG.standard_normal(20000), RNG.standard_normal(2000) * 1e-5,
+                        RNG.standard_normal(500) * 1e-35, [0.0, -0.0, np.inf, -np.inf, np.nan, 1e-45, -1e-45, 88.7, -88.7]]).astype(np.float32)
+    f = {"Sigmoid": lambda v: 1 / (1 + np.exp(-v)), "Tanh": np.tanh}[op]
+    with np.errstate(over="ignore"):
+        honest = {"onnxruntime": run_ort(node, [x]), "numpy float32": f(x).astype(np.float32),
+                  "float64 rounded": f(x.astype(np.float64)).astype(np.float32)}
+    for label, y in honest.items():
+        v = ops.violations(node, [x], y)
+        assert v.size == 0, f"{label}: {v.size} rejected, e.g. x={x[v[:3]]} y={y[v[:3]]}"
+
+
+@pytest.mark.parametrize("op,r,a", [("Sigmoid", 2.0**-16, 2.0**-20), ("Tanh", 2.0**-16, 2.0**-120)])
+def test_sigmoid_tanh_edges_are_at_the_tolerance(op, r, a):
+    node = oh.make_node(op, ["x"], ["y"])
+    x = np.array([-30.0, -5.0, -0.3, 1e-7, 0.7, 3.0, 12.0, -1e-25], np.float32)
+    y = run_ort(node, [x])
+    ref = {"Sigmoid": lambda v: 1 / (1 + np.exp(-v)), "Tanh": np.tanh}[op](x.astype(np.float64))
+    for i in range(x.size):
+        out = y.copy()
+
+        def accept(bits, out=out, i=i):
+            out[i] = np.uint32(bits).view(np.float32)
+            return ops.check_element(node, [x], out, i)
+
+        lo_ok, hi_ok, lo_bad, hi_bad = edges(accept, bits_of(y[i]))
+        tol = a + r * abs(ref[i])
+        for ok in (lo_ok, hi_ok):
+            assert abs(f32(ok) - ref[i]) <= tol * (1 + 1e-6) + 2.0**-118
+        for bad in (lo_bad, hi_bad):
+            assert abs(f32(bad) - ref[i]) > tol * (1 - 1e-6)
+
+
+def test_sigmoid_tanh_special_values():
+    x = np.array([np.nan, np.inf, -np.inf, 0.0, -0.0], np.float32)
+    for op, want in (("Sigmoid", [np.nan, 1, 0, 0.5, 0.5]), ("Tanh", [np.nan, 1, -1, 0, -0.0])):
+        node = oh.make_node(op, ["x"], ["y"])
+        y = np.array(want, np.float32)
+        assert_no_violations(node, [x], y)
+        bad = y.copy()
+        bad[0] = 0.0
+        bad[1] = np.inf
+        bad[3] = np.nan
+        assert ops.violations(node, [x], bad).tolist() == [0, 1, 3]
+
+
+# ---------------------------------------------------------------------------------------------
 # descriptors and the real models
 # ---------------------------------------------------------------------------------------------
 
@@ -661,13 +798,16 @@ def test_real_model_traces_pass_every_supported_node(name):
             bad.reshape(-1)[0] = bad.reshape(-1)[0] * 1.5 + 1
             assert 0 in ops.violations(node, ins, bad)
         checked.append(node.op_type)
-    assert {"MatMul", "Add", "Relu"} <= set(checked) if name == "digits_mlp" else {"Gemm", "Relu", "Flatten"} <= set(checked)
+    want = {"MatMul", "Add", "Relu", "Softmax"} if name == "digits_mlp" else {"Gemm", "Relu", "Flatten", "Softmax"}
+    assert want <= set(checked)
 
 
 def test_supported_ops():
     for op in ("MatMul", "Gemm", "Add", "Sub", "Mul", "Relu", "Identity", "Reshape", "Flatten"):
         assert ops.supported("", op) and ops.supported("ai.onnx", op)
-    for op in ("Conv", "Softmax", "Div", "MaxPool"):
+    for op in ("Softmax", "Sigmoid", "Tanh"):
+        assert ops.supported("", op)
+    for op in ("Conv", "Div", "MaxPool", "ArgMax"):
         assert not ops.supported("", op)
     assert not ops.supported("com.microsoft", "MatMul")
     with pytest.raises(Unsupported):

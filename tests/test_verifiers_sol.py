@@ -42,6 +42,11 @@ def ew(project, owner):
 
 
 @pytest.fixture(scope="session")
+def act(project, owner):
+    return owner.deploy(project.ActivationVerifier)
+
+
+@pytest.fixture(scope="session")
 def rule(project, owner):
     return owner.deploy(project.ProductSumRuleHarness)
 
@@ -362,12 +367,73 @@ def test_data_movement_verifiers_agree_with_python(ew):
 
 
 # ---------------------------------------------------------------------------------------------
+# Softmax, Sigmoid, Tanh
+# ---------------------------------------------------------------------------------------------
+
+
+def test_softmax_verifier_agrees_with_python(act):
+    node = oh.make_node("Softmax", ["x"], ["y"])
+    rows = np.concatenate([
+        (RNG.standard_normal((2, 10)) * 3).astype(np.float32),
+        np.array([[1, 2, np.inf, 3, 0, 0, 0, 0, 0, 0], [-np.inf, 1, 2, 3, 1e30, -1e30, 0, 0, -200, -100],
+                  [-np.inf] * 10, [np.nan] + [0] * 9], np.float32),
+    ])
+    y = run_ort(node, [rows])
+    for idx in list(range(0, 20, 3)) + list(range(20, 60, 2)):
+        assert same(act, node, [rows], y, idx) is True
+        if np.isfinite(y.reshape(-1)[idx]) and idx < 20:
+            lo_ok, lo_bad, hi_ok, hi_bad = py_edges(node, [rows], y, idx)
+            for bits, want in ((lo_ok, True), (hi_ok, True), (lo_bad, False), (hi_bad, False)):
+                assert same(act, node, [rows], with_value(y, idx, bits), idx) is want
+        for bits in (0x7FC00000, 0, 0x3F800000, 0x00000001):
+            same(act, node, [rows], with_value(y, idx, bits), idx)
+    x64 = (RNG.standard_normal((1, 64)) * 10).astype(np.float32)
+    y64 = run_ort(node, [x64])
+    for idx in (0, 31, 63):
+        assert same(act, node, [x64], y64, idx) is True
+
+
+@pytest.mark.parametrize("op", ["Sigmoid", "Tanh"])
+def test_sigmoid_tanh_verifier_agrees_with_python(act, op):
+    node = oh.make_node(op, ["x"], ["y"])
+    x = np.array([-100, -30, -5, -0.3, -1e-25, -0.0, 0.0, 1e-7, 2.0**-20, 0.7, 3, 12, 200, np.inf, -np.inf, np.nan, 1e-45], np.float32)
+    y = run_ort(node, [x])
+    for idx in range(x.size):
+        assert same(act, node, [x], y, idx) is True
+        if np.isfinite(x[idx]):
+            lo_ok, lo_bad, hi_ok, hi_bad = py_edges(node, [x], y, idx)
+            for bits, want in ((lo_ok, True), (hi_ok, True), (lo_bad, False), (hi_bad, False)):
+                assert same(act, node, [x], with_value(y, idx, bits), idx) is want
+        for bits in (0x7FC00000, 0x7F800000, 0, 0x80000000, 0x3F800000, 0xBF800000):
+            same(act, node, [x], with_value(y, idx, bits), idx)
+
+
+def test_activation_verifier_reverts(act):
+    x = RNG.standard_normal((2, 3, 4)).astype(np.float32)
+    y = run_ort(oh.make_node("Softmax", ["x"], ["y"], axis=-1), [x])
+    good = ops.descriptor_of(oh.make_node("Softmax", ["x"], ["y"], axis=2))
+    ins, out = operands_for(good, [x], y, 5)
+    assert act.check(good, ins, out, 5) is True
+    for attrs in ({}, {"axis": 1}, {"axis": 3}):
+        desc = ops.descriptor_of(oh.make_node("Softmax", ["x"], ["y"], **attrs))
+        with ape.reverts(act.UnsupportedAttribute, name="axis"):
+            act.check(desc, ins, out, 5)
+    row = ins[0]
+    with ape.reverts(act.OperandNotCovered, index=0, layout=0, first=4, count=4):
+        act.check(good, [(row[0], row[1], 0, 5, row[4][20:])], out, 5)
+    with ape.reverts(act.UnsupportedOp, domain="", opType="Relu"):
+        act.check(ops.descriptor_of(oh.make_node("Relu", ["x"], ["y"])), ins, out, 5)
+    with ape.reverts(act.UnsupportedDtype, index=0, dtype=11):
+        act.check(good, [(11, row[1], 0, 0, b"")], out, 5)
+
+
+# ---------------------------------------------------------------------------------------------
 # Real models, real descriptors
 # ---------------------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("name", ["digits_mlp", "digits_cnn"])
-def test_real_model_nodes_with_graph_layout_descriptors(mm, ew, name):
+def test_real_model_nodes_with_graph_layout_descriptors(mm, ew, act, name):
     from assay import modelzoo
     from assay.inference.runner import InferenceRunner
 
@@ -378,7 +444,7 @@ def test_real_model_nodes_with_graph_layout_descriptors(mm, ew, name):
     values = dict(out.trace)
     values.update({i.name: onnx.numpy_helper.to_array(i) for i in model.graph.initializer})
     values.update(zm.sample_inputs(2))
-    verifier = {"MatMul": mm, "Gemm": mm}
+    verifier = {"MatMul": mm, "Gemm": mm, "Softmax": act, "Sigmoid": act, "Tanh": act}
     seen = set()
     for node, desc in zip(model.graph.node, lay.descriptors):
         if not ops.supported(node.domain, node.op_type):
@@ -392,7 +458,7 @@ def test_real_model_nodes_with_graph_layout_descriptors(mm, ew, name):
             bad.reshape(-1)[idx] = bad.reshape(-1)[idx] * 2 + 1
             assert same(v, node, ins, bad, idx, desc=desc) is False
         seen.add(node.op_type)
-    assert seen >= ({"MatMul", "Add", "Relu"} if name == "digits_mlp" else {"Gemm", "Relu", "Flatten"})
+    assert seen >= ({"MatMul", "Add", "Relu", "Softmax"} if name == "digits_mlp" else {"Gemm", "Relu", "Flatten", "Softmax"})
 
 
 # ---------------------------------------------------------------------------------------------
@@ -559,7 +625,7 @@ def _gas(probe, verifier, desc, ins, out, idx) -> tuple[int, int]:
     return gas, calldata
 
 
-def test_gas_per_verifier(mm, ew, probe):
+def test_gas_per_verifier(mm, ew, act, probe):
     """Execution gas of one check (as called by the game: no base cost) and the calldata cost of
     its arguments, at the sizes of the test models and the K = 512 goal figure."""
     rows = []
@@ -587,6 +653,12 @@ def test_gas_per_verifier(mm, ew, probe):
     resh = oh.make_node("Reshape", ["x", "s"], ["y"])
     s = np.array([8, -1], np.int64)
     rows.append(("Reshape", ew, ops.descriptor_of(resh), *operands_for(resh, [x, s], x.reshape(8, 8), 7), 7))
+    sm = oh.make_node("Softmax", ["x"], ["y"])
+    xs = RNG.standard_normal((1, 10)).astype(np.float32)
+    rows.append(("Softmax n=10 (digits head)", act, ops.descriptor_of(sm), *operands_for(sm, [xs], run_ort(sm, [xs]), 3), 3))
+    for op in ("Sigmoid", "Tanh"):
+        node = oh.make_node(op, ["x"], ["y"])
+        rows.append((op, act, ops.descriptor_of(node), *operands_for(node, [x], run_ort(node, [x]), 7), 7))
     print("\n| check | execution gas | calldata gas |\n|---|---|---|")
     table = {}
     for label, v, desc, ins, out, idx in rows:

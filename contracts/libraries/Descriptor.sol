@@ -187,6 +187,17 @@ library Descriptor {
         return int256(int64(uint64(_u(_d, off, 8))));
     }
 
+    /// @notice INT attribute `name` and whether it is present.
+    function optIntAttr(bytes calldata _d, Node memory _n, string memory _name)
+        internal
+        pure
+        returns (bool found_, int256 v_)
+    {
+        uint256 off;
+        (found_, off) = _typed(_d, _n, _name, INT);
+        if (found_) v_ = int256(int64(uint64(_u(_d, off, 8))));
+    }
+
     /// @notice FLOAT attribute `name` as float32 bits, or `default` when absent.
     function floatAttr(bytes calldata _d, Node memory _n, string memory _name, uint256 _default)
         internal

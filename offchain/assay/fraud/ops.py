@@ -319,13 +319,14 @@ def _classify(y, e_hat, err_e, b_hat, err_b, d_hat, err_d, n, m, g_ub) -> np.nda
     farther than the estimates' error from both lines is classified correctly."""
     y = np.asarray(y, dtype=np.float64)
     gam = m * 2.0**-U_LOG2 / (1.0 - m * 2.0**-U_LOG2)
-    x = np.abs(y - e_hat)
-    bound = gam * b_hat + 2.0 * d_hat + (m + 1) * 2.0**UNDERFLOW_LOG2
-    slop = err_e + gam * err_b + 2.0 * err_d + 2.0**-40 * (x + bound) + 2.0**-1000
-    trunc = (m + 8 * n + 8) * np.exp2(np.asarray(g_ub, dtype=np.float64))
-    out = np.full(np.broadcast(x, bound).shape, -1, dtype=np.int8)
-    out[x + slop < bound] = 1
-    out[x - slop > bound + trunc] = 0
+    with np.errstate(invalid="ignore", over="ignore"):  # non-finite y: overwritten by the caller
+        x = np.abs(y - e_hat)
+        bound = gam * b_hat + 2.0 * d_hat + (m + 1) * 2.0**UNDERFLOW_LOG2
+        slop = err_e + gam * err_b + 2.0 * err_d + 2.0**-40 * (x + bound) + 2.0**-1000
+        trunc = (m + 8 * n + 8) * np.exp2(np.asarray(g_ub, dtype=np.float64))
+        out = np.full(np.broadcast(x, bound).shape, -1, dtype=np.int8)
+        out[x + slop < bound] = 1
+        out[x - slop > bound + trunc] = 0
     return out
 
 
@@ -420,7 +421,7 @@ class _Op:
     def needs(self, geo, out_index: int) -> list[Need]:
         raise NotImplementedError
 
-    def check(self, spec: NodeSpec, geo, vals: dict[int, np.ndarray], y: np.ndarray) -> bool:
+    def check(self, spec: NodeSpec, geo, vals: dict[int, np.ndarray], y: np.ndarray, out_index: int) -> bool:
         """``vals[i]``: the needed elements of input i (flat, as listed by ``needs``); ``y``: the
         output element (a 1-element array)."""
         raise NotImplementedError
@@ -496,7 +497,7 @@ class _MatMul(_Op):
         bb = _bcast_index(bidx, geo.b_batch)
         return [na, Need(1, 1, (bb * geo.n_cols + c) * geo.k, geo.k)]
 
-    def check(self, spec, geo, vals, y):
+    def check(self, spec, geo, vals, y, out_index):
         a, b = _bits(vals[0]), _bits(vals[1])
         pairs = list(zip(a.tolist(), b.tolist()))
         if geo.c_shape is not None:
@@ -627,7 +628,7 @@ class _Binary(_Op):
             return [(a, b)]
         return [(a, ONE), (b, NEG_ONE if self.kind == "Sub" else ONE)]
 
-    def check(self, spec, geo, vals, y):
+    def check(self, spec, geo, vals, y, out_index):
         a, b = int(_bits(vals[0])[0]), int(_bits(vals[1])[0])
         return product_sum_rule(self.pairs(a, b), int(_bits(y).reshape(())), 1, relative_to_value=self.kind != "Mul")
 
@@ -682,7 +683,7 @@ class _Relu(_Op):
         x_sub = x_pos & (_expfield(xb) == 0)
         return np.where(x_nan, np.isnan(y), np.where(x_pos, (yb == xb) | (x_sub & y_zero), y_zero))
 
-    def check(self, spec, geo, vals, y):
+    def check(self, spec, geo, vals, y, out_index):
         return bool(self._ok(np.asarray(vals[0], np.float32)[:1], np.asarray(y, np.float32).reshape(1))[0])
 
     def violations(self, spec, geo, inputs, output):
@@ -766,7 +767,7 @@ class _Move(_Op):
             return None
         return tuple(out)
 
-    def check(self, spec, geo, vals, y):
+    def check(self, spec, geo, vals, y, out_index):
         if geo[0] == "reshape":
             shape_vals = vals.get(1, np.zeros(0, np.int64))
             target = self.reshape_target(geo[1], [int(v) for v in np.asarray(shape_vals).reshape(-1)], geo[4])
@@ -788,6 +789,255 @@ class _Move(_Op):
         return np.all(xb == yb, axis=1).astype(np.int8)
 
 
+# ---------------------------------------------------------------------------------------------
+# Softmax, Sigmoid, Tanh: a rigorous integer enclosure of exp, then a measured tolerance
+# (mirrored in contracts/verifiers/ExpEnclosure.sol and ActivationVerifier.sol)
+# ---------------------------------------------------------------------------------------------
+
+LN2_Q64_LO = 0xB17217F7D1CF79AB
+"""floor(ln 2 · 2^64); ln 2 is irrational, so ceil = floor + 1."""
+LN2_Q64_HI = LN2_Q64_LO + 1
+EXP_TERMS = 16
+"""Taylor terms of exp(v), v ∈ [0, 0.7]: the remainder is below 2^-57 relative."""
+EXP_U_MAX = 128 << 64
+"""u ≥ 128 (Q64): e^-u < 2^-184, enclosed by [0, 2^-184]."""
+EXP_TINY_K = 184
+OUT_Q = 120
+"""Results are compared in fixed point with 2^-120 resolution."""
+ONE_Q = 1 << OUT_Q
+# tolerances (docs/fraud-bounds.md §4): |ŷ - y| ≤ A + R·|y|, R = R_NUM / 2^24, A = 2^A_LOG2
+SOFTMAX_R_NUM_BASE = 1 << 9  # + n (the row sum's roundings)
+SOFTMAX_A_LOG2 = -120
+SIGMOID_R_NUM = 1 << 8
+SIGMOID_A_LOG2 = -20
+TANH_R_NUM = 1 << 8
+TANH_A_LOG2 = -120
+TANH_SMALL_Q64 = 1 << 44  # |x| < 2^-20: tanh x ∈ [x - x^3/3, x] ⊂ [x(1 - 2^-40), x]
+
+
+def _to_fixed(bits: int, q: int) -> tuple[int, int]:
+    """(floor, ceil) of x·2^q for finite float32 bits x, as Python ints."""
+    sign, _, man, eff = _fields(bits)
+    sh = eff - 150 + q
+    if sh >= 0:
+        lo = hi = man << sh
+    else:
+        lo = man >> -sh
+        hi = lo + (1 if lo << -sh != man else 0)
+    return (-hi, -lo) if sign else (lo, hi)
+
+
+def exp_neg_enclosure(u_lo: int, u_hi: int) -> tuple[int, int, int]:
+    """(f_lo, f_hi, k) with f_lo·2^-(64+k) ≤ e^-u ≤ f_hi·2^-(64+k) for every u in [u_lo, u_hi]·2^-64
+    (0 ≤ u_lo ≤ u_hi): range reduction by k·ln 2, then Taylor sums of exp(v) rounded down and up,
+    then 1/exp(v). Integers only; the Solidity twin is ExpEnclosure.expNeg."""
+    if u_lo >= EXP_U_MAX:
+        return 0, 1 << 64, EXP_TINY_K
+    k = u_lo // LN2_Q64_HI
+    v_lo = u_lo - k * LN2_Q64_HI
+    v_hi = u_hi - k * LN2_Q64_LO
+    one = 1 << 64
+    t_lo = t_hi = s_lo = s_hi = one
+    for i in range(1, EXP_TERMS + 1):
+        t_lo = t_lo * v_lo // (i << 64)
+        t_hi = -(-(t_hi * v_hi) // (i << 64))
+        s_lo += t_lo
+        s_hi += t_hi
+    s_hi += 2 * -(-(t_hi * v_hi) // ((EXP_TERMS + 1) << 64))  # Taylor remainder, v < 1
+    return (1 << 128) // s_hi, -(-(1 << 128) // s_lo), k
+
+
+def _shift_down(v: int, k: int, up: bool) -> int:
+    """floor (or ceil) of v / 2^k for v ≥ 0."""
+    return -(-v >> k) if up else v >> k
+
+
+def _tolerance_decision(y_lo: int, y_hi: int, r_num: int, a_q: int, y_bits: int) -> bool:
+    """Accept ŷ iff L ≤ ŷ ≤ H (all Q120): H = y_hi + ⌈max|y|·R⌉ + A, L = y_lo − ⌈max|y|·R⌉ − A."""
+    if _nonfinite(y_bits):
+        return False
+    mag = max(abs(y_lo), abs(y_hi))
+    slack = -(-(mag * r_num) >> U_LOG2) + a_q
+    lo, hi = _to_fixed(y_bits, OUT_Q) if ((y_bits >> 23) & 0xFF) < 128 else (None, None)
+    if lo is None:  # |ŷ| ≥ 2: outside every interval here (|y| ≤ 1)
+        return False
+    return lo <= y_hi + slack and hi >= y_lo - slack
+
+
+def softmax_rule(row: Sequence[int], j: int, y: int) -> bool:
+    """Accept float32 ``y`` as Softmax(row)[j] (``row``: the float32 bits of the row, last axis)?
+
+    NaN or +Inf in the row, or a row of only -Inf: ŷ must be NaN (x - max is NaN). Else every
+    e^(xᵢ - max) is enclosed (-Inf gives exactly 0), the row sum and the ratio are rounded
+    outwards, and ŷ is accepted within A + R·y, R = 2^-15 + n·2^-24, A = 2^-120."""
+    return _softmax_decide(_softmax_row(row), len(row), j, y)
+
+
+def _softmax_row(row: Sequence[int]):
+    """None for a row whose Softmax is NaN; else (enclosures of e^(xᵢ - max), S_lo, S_hi)."""
+    n = len(row)
+    if not 1 <= n <= MAX_TERMS:
+        raise Unsupported(f"Softmax over {n} elements: checked for 1 to {MAX_TERMS}")
+    finite = [not _nonfinite(b) for b in row]
+    neg_inf = [b == 0xFF800000 for b in row]
+    if any(not f and not ni for f, ni in zip(finite, neg_inf)) or all(neg_inf):
+        return None
+    fixed = [_to_fixed(b, 64) if f else None for b, f in zip(row, finite)]
+    m_lo = max(fx[0] for fx in fixed if fx is not None)
+    m_hi = max(fx[1] for fx in fixed if fx is not None)
+    enc = [(0, 0, 0) if fx is None else exp_neg_enclosure(max(m_lo - fx[1], 0), m_hi - fx[0]) for fx in fixed]
+    s_lo = sum(_shift_down(f_lo, k, False) for f_lo, _, k in enc)
+    s_hi = sum(_shift_down(f_hi, k, True) for _, f_hi, k in enc)
+    return enc, s_lo, s_hi
+
+
+def _softmax_decide(info, n: int, j: int, y: int) -> bool:
+    if info is None:
+        return (y >> 23) & 0xFF == 0xFF and y & 0x7FFFFF != 0  # NaN
+    enc, s_lo, s_hi = info
+    f_lo, f_hi, k = enc[j]
+    y_lo = _shift_down((f_lo << OUT_Q) // s_hi, k, False)
+    y_hi = _shift_down(-(-(f_hi << OUT_Q) // s_lo), k, True)
+    return _tolerance_decision(y_lo, y_hi, SOFTMAX_R_NUM_BASE + n, 1 << (OUT_Q + SOFTMAX_A_LOG2), y)
+
+
+def _exp_q120(u_lo: int, u_hi: int) -> tuple[int, int]:
+    """e^-u enclosed in Q120 (floor, ceil)."""
+    f_lo, f_hi, k = exp_neg_enclosure(u_lo, u_hi)
+    sh = OUT_Q - 64
+    return _shift_down(f_lo << sh, k, False), _shift_down(f_hi << sh, k, True)
+
+
+def sigmoid_rule(x: int, y: int) -> bool:
+    """Accept float32 ``y`` as Sigmoid(x) = 1/(1 + e^-x): within A + R·y, R = 2^-16, A = 2^-20."""
+    if _nonfinite(x) and x & 0x7FFFFF:
+        return (y >> 23) & 0xFF == 0xFF and y & 0x7FFFFF != 0
+    if _nonfinite(x):
+        e_lo = e_hi = 0
+    else:
+        lo, hi = _to_fixed(x & 0x7FFFFFFF, 64)
+        e_lo, e_hi = _exp_q120(lo, hi)
+    big = 1 << (2 * OUT_Q)
+    if x >> 31 == 0:
+        y_lo, y_hi = big // (ONE_Q + e_hi), -(-big // (ONE_Q + e_lo))
+    else:
+        y_lo, y_hi = ONE_Q - -(-big // (ONE_Q + e_lo)), ONE_Q - big // (ONE_Q + e_hi)
+    return _tolerance_decision(y_lo, y_hi, SIGMOID_R_NUM, 1 << (OUT_Q + SIGMOID_A_LOG2), y)
+
+
+def tanh_rule(x: int, y: int) -> bool:
+    """Accept float32 ``y`` as Tanh(x): within A + R·|y|, R = 2^-16, A = 2^-120."""
+    if _nonfinite(x) and x & 0x7FFFFF:
+        return (y >> 23) & 0xFF == 0xFF and y & 0x7FFFFF != 0
+    if _nonfinite(x):
+        y_lo = y_hi = ONE_Q
+    else:
+        lo, hi = _to_fixed(x & 0x7FFFFFFF, 64)
+        if hi <= TANH_SMALL_Q64:
+            x_lo, x_hi = _to_fixed(x & 0x7FFFFFFF, OUT_Q)
+            y_lo, y_hi = x_lo - -(-x_hi >> 40), x_hi
+        else:
+            e_lo, e_hi = _exp_q120(2 * lo, 2 * hi)
+            y_lo = ((ONE_Q - e_hi) << OUT_Q) // (ONE_Q + e_hi)
+            y_hi = -(-((ONE_Q - e_lo) << OUT_Q) // (ONE_Q + e_lo))
+    if x >> 31:
+        y_lo, y_hi = -y_hi, -y_lo
+    return _tolerance_decision(y_lo, y_hi, TANH_R_NUM, 1 << (OUT_Q + TANH_A_LOG2), y)
+
+
+class _Softmax(_Op):
+    def prepare(self, spec, ins, out):
+        _require_float("Softmax", ins, (0,))
+        r = len(ins[0].shape)
+        axis = spec.attr("axis", 2, None)
+        # opset ≤ 12 (default axis 1, flattens from the axis) and ≥ 13 (default -1, one axis) agree
+        # only when the axis is the last one: the descriptor does not say which opset applies
+        if axis is None:
+            if r != 2:
+                raise Unsupported("Softmax without an axis attribute on a tensor of rank other than 2")
+        elif not (-r <= axis < r and axis % r == r - 1):
+            raise Unsupported(f"Softmax over axis {axis} of a rank-{r} tensor: only the last axis is checked")
+        if out.dtype != FLOAT or out.shape != ins[0].shape:
+            return None
+        n = ins[0].shape[-1]
+        if n > MAX_TERMS:
+            raise Unsupported(f"Softmax over {n} elements: checked for up to {MAX_TERMS}")
+        return n
+
+    def needs(self, geo, out_index):
+        return [Need(0, 0, out_index - out_index % geo, geo)]
+
+    def check(self, spec, geo, vals, y, out_index):
+        return softmax_rule(_bits(vals[0]).tolist(), out_index % geo, int(_bits(y).reshape(())))
+
+    def violations(self, spec, geo, inputs, output):
+        x = np.asarray(inputs[0], np.float32).reshape(-1, geo).astype(np.float64)
+        y = np.asarray(output, np.float32).reshape(-1, geo)
+        ok_rows = np.all(np.isfinite(x), axis=1)
+        xs = np.where(ok_rows[:, None], x, 0.0)
+        e = np.exp(xs - xs.max(axis=1, keepdims=True))
+        ref = e / e.sum(axis=1, keepdims=True)
+        r = (SOFTMAX_R_NUM_BASE + geo) * 2.0**-U_LOG2
+        cls = _tol_classify(y, ref, r, 2.0**SOFTMAX_A_LOG2, (geo + 8) * 2.0**-50)
+        cls[~ok_rows] = -1
+        xb, yb = _bits(np.asarray(inputs[0], np.float32)).reshape(-1, geo), _bits(y)
+        for row in np.flatnonzero(np.any(cls < 0, axis=1)):  # exact, one row enclosure per row
+            info = _softmax_row(xb[row].tolist())
+            for j in np.flatnonzero(cls[row] < 0):
+                cls[row, j] = _softmax_decide(info, geo, int(j), int(yb[row, j]))
+        return cls.reshape(-1)
+
+
+def _tol_classify(y, ref, r, a, rel_err) -> np.ndarray:
+    """1 / 0 / -1 for |ŷ - y| ≤ a + r·|y| with a float64 ``ref`` of relative error ≤ ``rel_err``
+    (the integer rule lies within 2^-56 relative and a few 2^-120 of that line)."""
+    y = np.asarray(y, np.float64)
+    with np.errstate(invalid="ignore"):
+        d = np.abs(y - ref)
+        bound = a + r * np.abs(ref)
+        slop = (rel_err + 2.0**-50) * (np.abs(ref) + np.abs(y)) + 2.0**-115  # 32 units of 2^-120
+        cls = np.full(y.shape, -1, np.int8)
+        cls[d + slop < bound] = 1
+        cls[d - slop > bound] = 0
+        # both far below A: inside [L, H] whatever the roundings (L ≤ y - A, H ≥ y + A)
+        cls[(np.abs(y) <= a / 4) & (np.abs(ref) * (1 + rel_err) <= a / 4)] = 1
+    cls[~np.isfinite(y)] = -1
+    return cls
+
+
+class _Unary(_Op):
+    """Sigmoid, Tanh: float32, elementwise."""
+
+    def __init__(self, kind: str):
+        self.kind = kind
+
+    def prepare(self, spec, ins, out):
+        _require_float(self.kind, ins, (0,))
+        if out.dtype != FLOAT or out.shape != ins[0].shape:
+            return None
+        return out.shape
+
+    def needs(self, geo, out_index):
+        return [Need(0, 0, out_index, 1)]
+
+    def check(self, spec, geo, vals, y, out_index):
+        rule = sigmoid_rule if self.kind == "Sigmoid" else tanh_rule
+        return rule(int(_bits(vals[0])[0]), int(_bits(y).reshape(())))
+
+    def violations(self, spec, geo, inputs, output):
+        x = np.asarray(inputs[0], np.float32).reshape(-1).astype(np.float64)
+        y = np.asarray(output, np.float32).reshape(-1)
+        with np.errstate(over="ignore"):
+            if self.kind == "Sigmoid":
+                ref = 1.0 / (1.0 + np.exp(-x))
+                cls = _tol_classify(y, ref, SIGMOID_R_NUM * 2.0**-U_LOG2, 2.0**SIGMOID_A_LOG2, 2.0**-48)
+            else:
+                ref = np.tanh(x)
+                cls = _tol_classify(y, ref, TANH_R_NUM * 2.0**-U_LOG2, 2.0**TANH_A_LOG2, 2.0**-48)
+        cls[~np.isfinite(x)] = -1
+        return cls
+
+
 _OPS: dict[tuple[str, str], _Op] = {
     ("", "MatMul"): _MatMul(),
     ("", "Gemm"): _Gemm(),
@@ -798,6 +1048,9 @@ _OPS: dict[tuple[str, str], _Op] = {
     ("", "Identity"): _Move("Identity"),
     ("", "Reshape"): _Move("Reshape"),
     ("", "Flatten"): _Move("Flatten"),
+    ("", "Softmax"): _Softmax(),
+    ("", "Sigmoid"): _Unary("Sigmoid"),
+    ("", "Tanh"): _Unary("Tanh"),
 }
 
 
@@ -875,7 +1128,7 @@ def check_element(node, inputs: list[np.ndarray | None], output: np.ndarray, out
     if geo is None:
         return False
     vals = {nd.input_index: _gather(np.asarray(inputs[nd.input_index]), nd) for nd in op.needs(geo, out_index)}
-    return bool(op.check(spec, geo, vals, output.reshape(-1)[out_index : out_index + 1]))
+    return bool(op.check(spec, geo, vals, output.reshape(-1)[out_index : out_index + 1], out_index))
 
 
 def violations(node, inputs: list[np.ndarray | None], output: np.ndarray) -> np.ndarray:
