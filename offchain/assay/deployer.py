@@ -22,6 +22,7 @@ STACK = ("TestToken", "ModelRegistry", "StakeManager", "JobManager", "DisputeGam
 VERIFIERS: dict[str, tuple[str, ...]] = {
     "MatMulVerifier": ("MatMul", "Gemm"),
     "ElementwiseVerifier": ("Add", "Sub", "Mul", "Relu", "Identity", "Reshape", "Flatten"),
+    "ActivationVerifier": ("Softmax", "Sigmoid", "Tanh"),
 }
 OPERATOR_ROLE_NAME = "OPERATOR_ROLE"
 ARBITER_ROLE_NAME = "ARBITER_ROLE"
