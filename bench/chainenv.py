@@ -64,7 +64,7 @@ class Deployment:
         server = serve_store(owner.store)
         self.servers.append(server)
         digest = owner.store.put(onnx_bytes)
-        return owner.register_model(onnx_bytes, fee=fee, uris=[server.url_for(digest)], vclass="APPROX")
+        return owner.register_model(onnx_bytes, fee=fee, uris=[server.url_for(digest)])
 
     def close(self) -> None:
         for s in self.servers:

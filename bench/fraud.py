@@ -11,7 +11,7 @@ checks (`assay.fraud.ops`) and the challenger daemon (`assay challenger run`) ar
   `assay.fraud.ops.needs` says); the gas is `eth_estimateGas` of that call as a transaction
   (21,000 base + calldata + the check; the Merkle openings `proveNode` adds are not included). A
   pair counts only if the check returns true on honest data and false on a corrupted output.
-- dispute: a worker run with the test-only `wrong-output` fault and a challenger daemon, both real
+- dispute: a worker run with the test-only `corrupt-node:0` fault (its MatMul output moved) and a challenger daemon, both real
   subprocesses on a fresh deployment; the figures come from the chain (receipts, events) and the
   workers' logs.
 
@@ -248,7 +248,7 @@ def dispute(anvil, workdir: Path, model, log: Callable[[str], None] = print, tim
         mid = dep.register(model.onnx_bytes)
         worker = dep.sdk(2, "dispute-worker-stake")
         worker.stake(100 * UNIT)
-        wp = start_worker(dep, 2, "liar", model_ids=[mid], extra={"fault": "wrong-output"})
+        wp = start_worker(dep, 2, "liar", model_ids=[mid], extra={"fault": "corrupt-node:0", "store_port": 0})
         procs.append(wp)
         cp = _start_challenger(dep, CHALLENGER, "challenger")
         procs.append(cp)

@@ -17,6 +17,7 @@ import pytest
 from assay import modelzoo
 from assay.chain import JobStatus
 from assay.inference.runner import InputValidationError
+from assay.errors import ConfigError
 from assay.models import InvalidModel
 from assay.store import serve_store
 from e2e_helpers import UNIT, start_devnet, wait_for
@@ -46,7 +47,7 @@ def model(net, zoo):
     owner = net.sdk(OWNER)
     server = serve_store(owner.store)
     digest = owner.store.put(zoo.onnx_bytes)
-    mid = owner.register_model(zoo.onnx_bytes, fee=UNIT // 100, uris=[server.url_for(digest)], vclass="APPROX")
+    mid = owner.register_model(zoo.onnx_bytes, fee=UNIT // 100, uris=[server.url_for(digest)])  # class detected: NONE
     for i in (WORKER_A, WORKER_B):
         net.sdk(i).stake(100 * UNIT)
     yield mid
@@ -147,6 +148,8 @@ def test_sdk_refuses_bad_input_before_spending_gas(net, zoo, model, requester):
         requester.submit(model, {zoo.input_name: bad}, worker_fee=FEE)
     with pytest.raises(InvalidModel):
         requester.register_model(zoo.onnx_bytes[: len(zoo.onnx_bytes) // 2], fee=0, vclass="APPROX")
+    with pytest.raises(ConfigError, match="ai.onnx.ml.ArrayFeatureExtractor"):  # ops without a verifier
+        requester.register_model(zoo.onnx_bytes, fee=0, vclass="APPROX")
     assert requester.w3.eth.get_transaction_count(requester.address) == nonce
 
 

@@ -175,15 +175,19 @@ def model():
 @click.argument("file", type=click.Path(exists=True, dir_okay=False))
 @click.option("--fee", default="0", show_default=True, help="owner fee per inference, in tokens")
 @click.option("--uri", "uris", multiple=True, help="where workers fetch the file (default: the local store)")
-@click.option("--class", "vclass", type=click.Choice(["EXACT", "APPROX", "NONE"]), default="NONE", show_default=True,
-              help="verification class (fraud proofs cover EXACT/APPROX ops; NONE disputes go to the arbiter)")
+@click.option("--class", "vclass", type=click.Choice(["EXACT", "APPROX", "NONE"]), default=None,
+              help="verification class (default: detected from the ops; NONE disputes go to the arbiter)")
 @click.pass_obj
 def model_register(c: Ctx, file: str, fee: str, uris: tuple[str, ...], vclass: str):
     """Check an ONNX FILE, store it, compute its roots and register it."""
+    from .sdk import verification_class
+
     sdk = c.sdk()
-    if vclass == "NONE":
+    auto, uncovered = verification_class(Path(file).read_bytes())
+    if (vclass or auto) == "NONE":
         console.print("[yellow]warning:[/] class NONE: disputes over this model are decided by the arbiter, "
-                      "not by an on-chain proof", highlight=False)
+                      f"not by an on-chain proof (ops without a verifier: {', '.join(uncovered) or '-'})",
+                      highlight=False)
     with console.status(f"registering {file} ..."):
         mid = sdk.register_model(Path(file), fee=tokens(fee), uris=uris, vclass=vclass)
     c.emit({"model_id": mid}, f"registered model [bold]{mid}[/]")
@@ -489,16 +493,14 @@ def model_verify_class(c: Ctx, file: str):
     """Which ops of an ONNX FILE have on-chain verifiers, and the class it can be registered with."""
     from .fraud import ops
     from .models import load_onnx
+    from .sdk import verification_class
 
-    m = load_onnx(Path(file).read_bytes())
-    seen: dict[str, bool] = {}
-    for n in m.graph.node:
-        key = f"{n.domain or 'ai.onnx'}.{n.op_type}"
-        seen[key] = ops.supported(n.domain, n.op_type)
-    covered = all(seen.values())
-    floats = any(k.endswith(("MatMul", "Gemm", "Add", "Sub", "Mul")) for k in seen)
-    vclass = ("APPROX" if floats else "EXACT") if covered else "NONE"
-    data = {"class": vclass, "ops": seen, "uncovered": sorted(k for k, v in seen.items() if not v)}
+    data_bytes = Path(file).read_bytes()
+    seen = {f"{n.domain or 'ai.onnx'}.{n.op_type}": ops.supported(n.domain, n.op_type)
+            for n in load_onnx(data_bytes).graph.node}
+    vclass, uncovered = verification_class(data_bytes)
+    covered = not uncovered
+    data = {"class": vclass, "ops": seen, "uncovered": uncovered}
     if c.as_json:
         return c.emit(data)
     t = Table("op", "verifier")

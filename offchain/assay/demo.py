@@ -2,7 +2,8 @@
 
 Starts its own anvil, deploys Assay, trains a small CNN on the digits set (real training, numpy) and
 exports it to ONNX, lets a model owner publish it over HTTP from its content store and register it,
-stakes a worker and starts `assay worker run` as a real subprocess, submits jobs from a requester,
+stakes a worker and starts `assay worker run` and `assay challenger run` as real subprocesses, submits
+jobs from a requester,
 waits for results, shows them next to the true labels, the receipt of one job (re-verified
 locally), the finalized payouts and the worker's earnings — then shuts everything down. Everything
 it creates lives under .assay/demo/ (removed at the start of each run).
@@ -28,7 +29,7 @@ from .chain.anvil import Anvil
 from .cli import fmt_tokens
 from .devnet import deploy_local
 from .receipt import build_receipt, render_receipt
-from .sdk import Assay
+from .sdk import Assay, verification_class
 from .store import serve_store
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -49,7 +50,7 @@ def main(n_jobs: int = N_JOBS) -> int:
     WORK.mkdir(parents=True)
     console.rule("[bold]Assay demo")
     anvil = Anvil().start()
-    worker_proc = None
+    worker_proc = challenger_proc = None
     owner_server = None
     try:
         console.print(f"anvil at {anvil.url}")
@@ -68,9 +69,11 @@ def main(n_jobs: int = N_JOBS) -> int:
         owner = _sdk(anvil.url, deployment, 5, WORK / "owner-store")
         owner_server = serve_store(owner.store)
         digest = owner.store.put(zoo.onnx_bytes)
-        model_id = owner.register_model(zoo.onnx_bytes, fee=UNIT // 100, uris=[owner_server.url_for(digest)],
-                                        vclass="APPROX")
-        console.print(f"registered model {model_id[:18]}… served at {owner_server.url_for(digest)}")
+        vclass, uncovered = verification_class(zoo.onnx_bytes)
+        model_id = owner.register_model(zoo.onnx_bytes, fee=UNIT // 100, uris=[owner_server.url_for(digest)])
+        console.print(f"registered model {model_id[:18]}… served at {owner_server.url_for(digest)}, class {vclass}"
+                      + (f" (no on-chain verifier yet for {', '.join(uncovered)}: disputes go to the arbiter)"
+                         if uncovered else ""))
 
         # The worker stakes, then runs as a separate process with its own store and journal.
         worker = _sdk(anvil.url, deployment, 2, WORK / "worker-store")
@@ -81,12 +84,18 @@ def main(n_jobs: int = N_JOBS) -> int:
             f"journal: {(WORK / 'worker.sqlite').resolve()}\npoll_interval: 0.2\nmodels: ['{model_id}']\n"
         )
         worker_bal0 = worker.token_balance()
-        log = open(WORK / "worker.log", "wb")
-        env = dict(os.environ, PYTHONPATH=str(ROOT / "offchain"))
-        worker_proc = subprocess.Popen(
-            [sys.executable, "-m", "assay.cli", "--account", "2", "worker", "run", "--config", str(cfg)],
-            stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+        worker_proc = _daemon("worker", 2, cfg)
         console.print(f"worker {worker.address} running (pid {worker_proc.pid}, log {WORK / 'worker.log'})")
+        # An independent challenger re-runs every result with other onnxruntime settings.
+        ccfg = WORK / "challenger.yaml"
+        ccfg.write_text(
+            f"rpc_url: {anvil.url}\ndeployment_file: {deployment.resolve()}\n"
+            f"store_dir: {(WORK / 'challenger-store').resolve()}\njournal: {(WORK / 'challenger.sqlite').resolve()}\n"
+            "poll_interval: 0.2\nintra_op_threads: 2\ngraph_optimization: disable\n"
+        )
+        challenger_proc = _daemon("challenger", 4, ccfg)
+        console.print(f"challenger running (pid {challenger_proc.pid}, log {WORK / 'challenger.log'}), re-checking "
+                      "every result with 2 threads and graph optimisations off")
 
         # The requester submits jobs: digits from the held-out set.
         req = _sdk(anvil.url, deployment, 1, WORK / "requester-store")
@@ -127,19 +136,35 @@ def main(n_jobs: int = N_JOBS) -> int:
         console.print(f"worker earned {fmt_tokens(earned)} tokens for {n_jobs} jobs (fee 0.1 each); "
                       f"model owner credits {fmt_tokens(owner.credits())}; "
                       f"treasury credits {fmt_tokens(req.credits(req.params()['treasury']))}")
-        ok = wrec.get("verify", {}).get("match", False) and correct >= n_jobs // 2
+        disputes = sum(len(req.events("JobChallenged", jobId=j)) for j in ids)
+        checked = _count(WORK / "challenger.log", '"event": "mismatch"')
+        console.print(f"challenger: {disputes} disputes opened over {n_jobs} results "
+                      f"({checked} re-runs outside tolerance); an honest worker is never challenged")
+        ok = wrec.get("verify", {}).get("match", False) and correct >= n_jobs // 2 and disputes == 0
         console.rule(f"[bold green]done in {time.time() - t_start:.0f}s" if ok else "[bold red]demo failed")
         return 0 if ok else 1
     finally:
-        if worker_proc is not None and worker_proc.poll() is None:
-            worker_proc.send_signal(signal.SIGTERM)
-            try:
-                worker_proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                worker_proc.kill()
+        for proc in (worker_proc, challenger_proc):
+            if proc is not None and proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+                try:
+                    proc.wait(timeout=15)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
         if owner_server is not None:
             owner_server.stop()
         anvil.stop()
+
+
+def _daemon(kind: str, account: int, cfg: Path) -> subprocess.Popen:
+    log = open(WORK / f"{kind}.log", "wb")
+    env = dict(os.environ, PYTHONPATH=str(ROOT / "offchain"), ASSAY_LOG="INFO")
+    return subprocess.Popen([sys.executable, "-m", "assay.cli", "--account", str(account), kind, "run", "--config",
+                             str(cfg)], stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+
+
+def _count(path: Path, needle: str) -> int:
+    return path.read_text(errors="replace").count(needle) if path.exists() else 0
 
 
 def _wait_finalized(sdk: Assay, jid: int, anvil: Anvil, timeout: float = 90) -> None:

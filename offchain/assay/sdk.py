@@ -201,7 +201,13 @@ class Assay:
         graph_root, weights_root = roots.model_roots(data)
         digest = self.store.put(data)
         all_uris = list(uris) or [self._uri_for(digest)]
-        cls_name = (vclass or "NONE").upper()
+        auto, uncovered = verification_class(data)
+        cls_name = (vclass or auto).upper()
+        if uncovered and cls_name != "NONE":
+            raise ConfigError(
+                f"class {cls_name} needs an on-chain verifier for every op; {', '.join(uncovered)} have none",
+                "register it as NONE (disputes then go to the arbiter) or use only verified ops",
+            )
         if cls_name not in VCLASS:
             raise ConfigError(f"unknown verification class {vclass!r}", "use EXACT, APPROX or NONE")
         model_id = b32(digest)
@@ -442,6 +448,20 @@ class Assay:
 
     def now(self) -> int:
         return self._now()
+
+
+def verification_class(onnx_bytes: bytes) -> tuple[str, list[str]]:
+    """(class, uncovered ops) of a model: NONE when some op has no on-chain verifier (its disputes go
+    to the arbiter), else APPROX when a float op is checked within a bound, else EXACT."""
+    from .fraud import ops
+
+    model = load_onnx(onnx_bytes)
+    kinds = {(n.domain, n.op_type) for n in model.graph.node}
+    uncovered = sorted(f"{d or 'ai.onnx'}.{o}" for d, o in kinds if not ops.supported(d, o))
+    if uncovered:
+        return "NONE", uncovered
+    exact = {"Relu", "Identity", "Reshape", "Flatten"}
+    return ("EXACT" if all(o in exact for _d, o in kinds) else "APPROX"), []
 
 
 def _model_fields(m: Any) -> tuple:

@@ -37,7 +37,9 @@ class WorkerConfig(BaseModel):
     max_input_bytes: int = Field(64 * 2**20, ge=1)
     intra_op_threads: int = Field(0, ge=0, le=256, description="onnxruntime intra-op threads (0: its default)")
     metrics_port: int | None = Field(None, ge=0, le=65535, description="serve /metrics and /health here")
-    store_port: int | None = Field(None, ge=0, le=65535, description="serve the content store (traces, outputs) over HTTP")
+    store_port: int | None = Field(0, ge=0, le=65535, description="serve the content store (traces, outputs) over "
+                                   "HTTP on this port (0: a free one; null: do not serve — challengers then "
+                                   "cannot fetch your traces and you lose disputes)")
     publish_url: str | None = Field(None, description="public base URL of the served store (default: http://127.0.0.1:store_port/blobs)")
     # test-only behaviour (never set in production): wrong-output, slow-inference, ignore-demands, withhold-trace
     fault: str | None = None
