@@ -46,7 +46,8 @@ def fmt_tokens(units: int) -> str:
 
 class Ctx:
     def __init__(self, network: str, rpc_url: str | None, account: str | None, key_file: str | None,
-                 keystore: str | None, store_dir: str, as_json: bool):
+                 keystore: str | None, store_dir: str, as_json: bool, deployment: str | None = None):
+        self.deployment = deployment
         self.network = network
         self.rpc_url = rpc_url
         self.account = account
@@ -86,7 +87,8 @@ class Ctx:
             from .sdk import Assay
 
             acct = None if read_only else self.signer()
-            self._sdk = Assay.connect(self.rpc(), self.network, account=acct, store_dir=self.store_dir)
+            self._sdk = Assay.connect(self.rpc(), self.network, account=acct, store_dir=self.store_dir,
+                                      deployment_file=self.deployment)
         return self._sdk
 
     def emit(self, data: Any, human: Any = None) -> None:
@@ -128,13 +130,15 @@ class AssayGroup(click.Group):
 @click.option("--key-file", default=None, type=click.Path(dir_okay=False), help="file holding a private key (chmod 600)")
 @click.option("--keystore", default=None, type=click.Path(dir_okay=False),
               help="encrypted keystore JSON; password in env ASSAY_KEYSTORE_PASSWORD")
+@click.option("--deployment", default=lambda: os.environ.get("ASSAY_DEPLOYMENT"), type=click.Path(dir_okay=False),
+              help="deployment file (default: deployments/<ecosystem>-<network>.json)")
 @click.option("--store", "store_dir", default=".assay/store", show_default=True, help="local content store")
 @click.option("--json", "as_json", is_flag=True, help="machine-readable output")
 @click.pass_context
-def main(ctx, network, rpc_url, account, key_file, keystore, store_dir, as_json):
+def main(ctx, network, rpc_url, account, key_file, keystore, deployment, store_dir, as_json):
     """Assay: verifiable ONNX inference on Ethereum."""
     logging.basicConfig(level=os.environ.get("ASSAY_LOG", "WARNING"), format="%(message)s")
-    ctx.obj = Ctx(network, rpc_url, account, key_file, keystore, store_dir, as_json)
+    ctx.obj = Ctx(network, rpc_url, account, key_file, keystore, store_dir, as_json, deployment)
 
 
 # ---------------------------------------------------------------------- devnet
@@ -188,6 +192,9 @@ def model_register(c: Ctx, file: str, fee: str, uris: tuple[str, ...], vclass: s
         console.print("[yellow]warning:[/] class NONE: disputes over this model are decided by the arbiter, "
                       f"not by an on-chain proof (ops without a verifier: {', '.join(uncovered) or '-'})",
                       highlight=False)
+    if not uris:
+        console.print("[yellow]warning:[/] no --uri: the file is only in your local store; workers on other "
+                      "machines cannot fetch it (pass --uri https://… or ipfs://…)", highlight=False)
     with console.status(f"registering {file} ..."):
         mid = sdk.register_model(Path(file), fee=tokens(fee), uris=uris, vclass=vclass)
     c.emit({"model_id": mid}, f"registered model [bold]{mid}[/]")
