@@ -10,7 +10,7 @@ import click
 from ape import chain, project
 from ape.cli import ConnectedProviderCommand
 
-from _common import ROOT, is_local, network_choice, pick_account
+from scripts._common import ROOT, is_local, network_choice, pick_account
 from assay.deployer import deploy_stack, deployment_path, is_current, save_deployment
 from assay.errors import AssayError, DeploymentNotFound
 from assay.deployer import load_deployment

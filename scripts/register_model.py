@@ -11,7 +11,7 @@ from pathlib import Path
 import click
 from ape.cli import ConnectedProviderCommand
 
-from _common import contracts, pick_account
+from scripts._common import contracts, pick_account
 from assay.errors import AssayError
 from assay.commitments.roots import model_roots
 

@@ -8,7 +8,7 @@ from decimal import Decimal
 import click
 from ape.cli import ConnectedProviderCommand
 
-from _common import contracts, is_local, pick_account
+from scripts._common import contracts, is_local, pick_account
 from assay.errors import AssayError
 
 
