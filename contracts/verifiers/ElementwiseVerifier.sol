@@ -15,8 +15,9 @@ import {ProductSumRule} from "./ProductSumRule.sol";
 ///   denormals-are-zero executor may drop (docs/fraud-bounds.md);
 /// - Relu (float32): exact: ŷ = x for x > 0, ±0 for x ≤ 0, NaN for NaN (a positive subnormal may
 ///   also give ±0);
-/// - Identity, Reshape, Flatten (any dtype with an encoding): output element o is input element o,
-///   bit for bit; Reshape's target shape is recomputed from its shape input (read whole).
+/// - Identity, Reshape, Flatten, Cast to the same dtype (any dtype with an encoding): output
+///   element o is input element o, bit for bit; Reshape's target shape is recomputed from its
+///   shape input (read whole).
 contract ElementwiseVerifier is OpVerifierBase {
     bytes32 private constant _ADD = keccak256("Add");
     bytes32 private constant _SUB = keccak256("Sub");
@@ -25,6 +26,7 @@ contract ElementwiseVerifier is OpVerifierBase {
     bytes32 private constant _IDENTITY = keccak256("Identity");
     bytes32 private constant _RESHAPE = keccak256("Reshape");
     bytes32 private constant _FLATTEN = keccak256("Flatten");
+    bytes32 private constant _CAST = keccak256("Cast");
 
     /// @inheritdoc IOpVerifier
     function check(bytes calldata _descriptor, Operand[] calldata _inputs, Operand calldata _output, uint256 _outIndex)
@@ -39,6 +41,7 @@ contract ElementwiseVerifier is OpVerifierBase {
         if (op == _RELU) return _relu(_descriptor, _inputs, _output, _outIndex);
         if (op == _IDENTITY || op == _FLATTEN) return _move(op, _descriptor, _inputs, _output, _outIndex);
         if (op == _RESHAPE) return _reshape(_descriptor, _inputs, _output, _outIndex);
+        if (op == _CAST) return _cast(_descriptor, _inputs, _output, _outIndex);
         _unsupported(_descriptor, n);
     }
 
@@ -143,6 +146,22 @@ contract ElementwiseVerifier is OpVerifierBase {
         uint256 px = _run(_inputs[0], 0, 0, _outIndex, 1, _size);
         uint256 py = _outputPtr(_output, _inputs.length, _outIndex, _size);
         return Float32.loadLEn(px, _size) == Float32.loadLEn(py, _size);
+    }
+
+    /// @dev Cast to the input's own dtype: a bit-exact copy (other casts are not checked).
+    function _cast(bytes calldata _descriptor, Operand[] calldata _inputs, Operand calldata _output, uint256 _outIndex)
+        private
+        pure
+        returns (bool)
+    {
+        Descriptor.Node memory n = _begin(_descriptor, _inputs, 1, 1);
+        (bool found, int256 to) = Descriptor.optIntAttr(_descriptor, n, "to");
+        uint256 size = _itemSize(0, _inputs[0].dtype);
+        if (!found || to != int256(uint256(_inputs[0].dtype))) revert UnsupportedAttribute("to");
+        bool consistent = _output.dtype == _inputs[0].dtype && _sameDims(_output.dims, _inputs[0].dims);
+        _requireIndex(_output, _outIndex);
+        if (!consistent) return false;
+        return _sameElement(_inputs, _output, _outIndex, size);
     }
 
     function _reshape(bytes calldata _descriptor, Operand[] calldata _inputs, Operand calldata _output, uint256 _outIndex)
