@@ -841,6 +841,32 @@ def test_cast_to_the_same_dtype_is_a_copy():
         ops.check_element(oh.make_node("Cast", ["x"], ["y"], to=7), [x], x.astype(np.int64), 0)
 
 
+@pytest.mark.parametrize("attrs", [{"axis": 1}, {"axis": -1, "keepdims": 0}, {"axis": 1, "select_last_index": 1}])
+def test_argmax_against_onnxruntime(attrs):
+    node = oh.make_node("ArgMax", ["x"], ["y"], **attrs)
+    x = np.array([[1, 3, 3, 2], [np.nan, 1, 2, 0], [1, np.nan, 5, 0], [-0.0, 0.0, -1, -2], [1e-40, 0, 0, -1],
+                  [-np.inf, -np.inf, -5, -np.inf]], np.float32)
+    x = np.concatenate([x, RNG.standard_normal((20, 4)).astype(np.float32)])
+    y = run_ort(node, [x])
+    assert_no_violations(node, [x], y)
+    bad = y.copy().reshape(-1)
+    bad[6:] = (bad[6:] + 1) % 4  # another index of a row without ties: wrong
+    bad[0] = 2 if bad[0] == 1 else 1  # the other tied maximum: fine
+    bad[1] = 3  # a NaN row: any index
+    bad[2] = 4  # out of range
+    want = [2] + list(range(6, 26))
+    assert ops.violations(node, [x], bad.reshape(y.shape)).tolist() == want
+
+
+def test_argmax_unsupported_and_inconsistent():
+    x = np.ones((2, 3), np.float32)
+    for attrs in ({"axis": 0}, {}, {"axis": 1, "keepdims": 2}):
+        with pytest.raises(Unsupported):
+            ops.check_element(oh.make_node("ArgMax", ["x"], ["y"], **attrs), [x], np.zeros((2, 1), np.int64), 0)
+    assert not ops.check_element(oh.make_node("ArgMax", ["x"], ["y"], axis=1), [x], np.zeros((2,), np.int64), 0)  # keepdims 1
+    assert not ops.check_element(oh.make_node("ArgMax", ["x"], ["y"], axis=1), [x], np.zeros((2, 1), np.int32), 0)
+
+
 # ---------------------------------------------------------------------------------------------
 # descriptors and the real models
 # ---------------------------------------------------------------------------------------------
@@ -913,8 +939,8 @@ def test_real_model_traces_pass_every_supported_node(name):
             bad.reshape(-1)[0] = bad.reshape(-1)[0] * 1.5 + 1
             assert 0 in ops.violations(node, ins, bad)
         checked.append(node.op_type)
-    want = ({"Cast", "MatMul", "Add", "Relu", "Softmax"} if name == "digits_mlp"
-            else {"Conv", "Relu", "MaxPool", "Flatten", "Gemm", "Softmax"})
+    want = ({"Cast", "MatMul", "Add", "Relu", "Softmax", "ArgMax"} if name == "digits_mlp"
+            else {"Conv", "Relu", "MaxPool", "Flatten", "Gemm", "Softmax", "ArgMax"})
     assert want <= set(checked)
 
 
@@ -925,7 +951,7 @@ def test_supported_ops():
         assert ops.supported("", op)
     for op in ("Conv", "MaxPool", "Cast"):
         assert ops.supported("", op)
-    for op in ("Div", "ArgMax", "AveragePool"):
+    for op in ("Div", "ArgMin", "AveragePool"):
         assert not ops.supported("", op)
     assert not ops.supported("com.microsoft", "MatMul")
     with pytest.raises(Unsupported):

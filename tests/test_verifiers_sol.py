@@ -230,10 +230,12 @@ def test_rule_harness_sums_and_decisions_match_python(rule):
             fast = rule.sumsRuns(a.tobytes(), b.tobytes(), False)
             assert fast[6] == d  # D skipped only when it is 0
         exact = float(np.dot(a.astype(np.float64), b.astype(np.float64))) if finite else 1.0
-        ys = {f32bits(np.float32(exact)) if np.isfinite(exact) else 0x7F800000, *SPECIALS}
+        with np.errstate(over="ignore"):  # an exact sum beyond the float32 range rounds to Inf
+            y0 = np.float32(exact)
+        ys = {f32bits(y0), *SPECIALS}
         if finite:
             node = oh.make_node("MatMul", ["a", "b"], ["y"])
-            base = np.array([[exact]], np.float32)
+            base = np.array([[y0]], np.float32)
             if np.isfinite(base[0, 0]):
                 ys |= set(py_edges(node, [a[None, :], b[:, None]], base, 0))
         for y in sorted(ys):
@@ -489,6 +491,23 @@ def test_cast_verifier_agrees_with_python(ew):
         ew.check(ops.descriptor_of(oh.make_node("Cast", ["x"], ["y"], to=7)), ins, out, 0)
 
 
+def test_argmax_verifier_agrees_with_python(ew):
+    x = np.array([[1, 3, 3, 2], [np.nan, 1, 2, 0], [-0.0, 0.0, -1, -2], [1e-40, 0, 0, -1], [-np.inf, -np.inf, -5, -np.inf]], np.float32)
+    x = np.concatenate([x, RNG.standard_normal((3, 4)).astype(np.float32)])
+    for attrs in ({"axis": 1}, {"axis": -1, "keepdims": 0}):
+        node = oh.make_node("ArgMax", ["x"], ["y"], **attrs)
+        y = run_ort(node, [x])
+        for idx in range(x.shape[0]):
+            assert same(ew, node, [x], y, idx) is True
+            for v in (0, 1, 2, 3, 4, -1):
+                bad = y.copy()
+                bad.reshape(-1)[idx] = v
+                same(ew, node, [x], bad, idx)
+    with ape.reverts(ew.UnsupportedAttribute, name="axis"):
+        ins, out = operands_for(ops.descriptor_of(oh.make_node("ArgMax", ["x"], ["y"], axis=1)), [x], run_ort(oh.make_node("ArgMax", ["x"], ["y"], axis=1), [x]), 0)
+        ew.check(ops.descriptor_of(oh.make_node("ArgMax", ["x"], ["y"])), ins, out, 0)
+
+
 def test_conv_verifier_reverts(conv):
     x = RNG.standard_normal((1, 2, 5, 5)).astype(np.float32)
     w = RNG.standard_normal((3, 2, 3, 3)).astype(np.float32)
@@ -551,11 +570,11 @@ def test_real_model_nodes_with_graph_layout_descriptors(mm, ew, act, conv, name)
         for idx in sorted({0, y.size // 2, y.size - 1}):
             assert same(v, node, ins, y, idx, desc=desc) is True
             bad = np.array(y, copy=True)
-            bad.reshape(-1)[idx] = bad.reshape(-1)[idx] * 2 + 1
+            bad.reshape(-1)[idx] = bad.reshape(-1)[idx] * 2 + 1 if bad.dtype != np.int64 else y.reshape(-1)[idx] + 10**6
             assert same(v, node, ins, bad, idx, desc=desc) is False
         seen.add(node.op_type)
-    assert seen >= ({"Cast", "MatMul", "Add", "Relu", "Softmax"} if name == "digits_mlp"
-                    else {"Conv", "Relu", "MaxPool", "Flatten", "Gemm", "Softmax"})
+    assert seen >= ({"Cast", "MatMul", "Add", "Relu", "Softmax", "ArgMax"} if name == "digits_mlp"
+                    else {"Conv", "Relu", "MaxPool", "Flatten", "Gemm", "Softmax", "ArgMax"})
 
 
 # ---------------------------------------------------------------------------------------------

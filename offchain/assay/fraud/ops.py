@@ -1318,6 +1318,60 @@ class _Cast(_Op):
     violations = _Move.violations
 
 
+def argmax_rule(row: Sequence[int], y: int) -> bool:
+    """Accept the int64 ``y`` as ArgMax of the float32 ``row`` (bits): an index whose element has
+    the largest value as a denormals-are-zero comparison sees it (so any of tied maxima, whatever
+    select_last_index says); with a NaN in the row the order of comparisons decides (measured:
+    onnxruntime returns the NaN's index when it comes first, skips it otherwise), so any index."""
+    n = len(row)
+    if not 0 <= y < n:
+        return False
+    vals = [float(np.uint32(b).view(np.float32)) for b in row]
+    if any(v != v for v in vals):
+        return True
+    return _daz(vals[y]) == max(_daz(v) for v in vals)
+
+
+class _ArgMax(_Op):
+    """ArgMax over the last axis of a float32 tensor (int64 output, keepdims 0 or 1)."""
+
+    def prepare(self, spec, ins, out):
+        _require_float("ArgMax", ins, (0,))
+        axis = spec.attr("axis", 2, 0)
+        keep = spec.attr("keepdims", 2, 1)
+        last = spec.attr("select_last_index", 2, 0)
+        if keep not in (0, 1) or last not in (0, 1):
+            raise Unsupported("ArgMax keepdims/select_last_index other than 0 or 1")
+        shape = ins[0].shape
+        r = len(shape)
+        if r == 0 or not -r <= axis < r or axis % r != r - 1:
+            raise Unsupported(f"ArgMax over axis {axis} of a rank-{r} tensor: only the last axis is checked")
+        n = shape[-1]
+        want = shape[:-1] + ((1,) if keep else ())
+        if out.dtype != INT64 or out.shape != want or n == 0:
+            return None
+        if n > MAX_TERMS:
+            raise Unsupported(f"ArgMax over {n} elements: checked for up to {MAX_TERMS}")
+        return n
+
+    def needs(self, geo, out_index):
+        return [Need(0, 0, out_index * geo, geo)]
+
+    def check(self, spec, geo, vals, y, out_index):
+        return argmax_rule(_bits(vals[0]).tolist(), int(np.asarray(y).reshape(())))
+
+    def violations(self, spec, geo, inputs, output):
+        x = np.asarray(inputs[0], np.float32).reshape(-1, geo).astype(np.float64)
+        y = np.asarray(output).reshape(-1).astype(np.int64)
+        xd = np.where(np.abs(x) < 2.0**-126, 0.0, x)
+        has_nan = np.isnan(x).any(axis=1)
+        inside = (y >= 0) & (y < geo)
+        picked = xd[np.arange(x.shape[0]), np.clip(y, 0, geo - 1)]
+        with np.errstate(invalid="ignore"):
+            ok = inside & (has_nan | (picked == np.max(np.where(np.isnan(xd), -np.inf, xd), axis=1)))
+        return ok.astype(np.int8)
+
+
 _OPS: dict[tuple[str, str], _Op] = {
     ("", "MatMul"): _MatMul(),
     ("", "Gemm"): _Gemm(),
@@ -1331,6 +1385,7 @@ _OPS: dict[tuple[str, str], _Op] = {
     ("", "Conv"): _Conv(),
     ("", "MaxPool"): _MaxPool(),
     ("", "Cast"): _Cast(),
+    ("", "ArgMax"): _ArgMax(),
     ("", "Softmax"): _Softmax(),
     ("", "Sigmoid"): _Unary("Sigmoid"),
     ("", "Tanh"): _Unary("Tanh"),
