@@ -261,7 +261,6 @@ contract ConvVerifier is OpVerifierBase {
         w.o = _dims4(o);
         _position(w, _outIndex);
         (uint256 i0, uint256 i1, uint256 j0, uint256 j1) = _rowsCols(w);
-        w.m = w.m; // the channel
         uint256 first = _xIndex(w, w.m, i0, j0);
         uint256 px = _run(_inputs[0], 0, 0, first, _xIndex(w, w.m, i1 - 1, j1 - 1) - first + 1, 4);
         uint256 y = Float32.loadLE(_outputPtr(_output, 1, _outIndex, 4));

@@ -6,13 +6,16 @@ docs/fraud-proofs.md), decides one element exactly as the on-chain verifier does
 (:func:`check_element`), and finds every failing element of a whole node at numpy speed
 (:func:`violations`). The rules and the justification of every bound are in docs/fraud-bounds.md.
 
-Float ops are decided by one exact rule (:func:`product_sum_rule`): the exact value is a sum of exact
-products of float32 pairs, computed in integer fixed point on a grid set by the largest exponent,
-and a claimed value is accepted iff it lies within ``γ_m·B + 2·D + slack`` of it. Python integers
-carry the reference computation (no rounding anywhere); :func:`violations` first classifies each
-element with float64 arithmetic whose own error is bounded and only decides the elements it cannot
-classify with certainty (those within the float64 error of the boundary) with the exact rule, so
-both always give the same answer. Integer and data-movement ops are checked for bit equality.
+Dot products and elementwise arithmetic (MatMul, Gemm, Conv, Add, Sub, Mul) are decided by one exact
+rule (:func:`product_sum_rule`): the exact value is a sum of exact products of float32 pairs,
+computed in integer fixed point on a grid set by the largest exponent, and a claimed value is
+accepted iff it lies within ``γ_m·B + 2·D + slack`` of it. Softmax, Sigmoid and Tanh enclose the
+exact value with integer arithmetic (:func:`exp_neg_enclosure`) and accept a measured tolerance
+around it. Data movement, Relu, MaxPool and ArgMax are exact. Python integers carry every reference
+computation (no rounding anywhere); :func:`violations` first classifies each element with float64
+arithmetic whose own error is bounded and only decides the elements it cannot classify with
+certainty (those within the float64 error of the boundary) exactly, so both always give the same
+answer.
 
 Pure functions only: nothing here runs a model, reads a file or touches the chain. It must never
 accept a value the Solidity verifier would reject, or the reverse: the two are tested against each
@@ -32,9 +35,9 @@ from ..commitments import codec
 from ..errors import AssayError
 
 __all__ = [
-    "ABSENT", "MAX_TERMS", "MalformedDescriptor", "Need", "NodeSpec", "Unsupported", "check_element",
-    "descriptor_of", "layout_view", "needs", "node_spec", "parse_descriptor", "product_sum_rule", "rule_sums",
-    "supported", "violations",
+    "ABSENT", "MAX_TERMS", "MalformedDescriptor", "Need", "NodeSpec", "Unsupported", "argmax_rule", "check_element",
+    "descriptor_of", "exp_neg_enclosure", "layout_view", "maxpool_rule", "needs", "node_spec", "parse_descriptor",
+    "product_sum_rule", "rule_sums", "sigmoid_rule", "softmax_rule", "supported", "tanh_rule", "violations",
 ]
 
 # ---------------------------------------------------------------------------------------------
