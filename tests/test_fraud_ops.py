@@ -727,6 +727,147 @@ def test_sigmoid_tanh_special_values():
 
 
 # ---------------------------------------------------------------------------------------------
+# Conv, MaxPool, Cast
+# ---------------------------------------------------------------------------------------------
+
+CONV_CASES = [
+    ({"kernel_shape": [3, 3], "pads": [1, 1, 1, 1]}, (2, 1, 8, 8), (8, 1, 3, 3)),  # the digits CNN
+    ({"strides": [2, 2]}, (1, 6, 9, 7), (4, 6, 3, 3)),
+    ({"group": 2, "pads": [0, 1, 2, 0]}, (1, 4, 6, 6), (6, 2, 3, 2)),
+    ({"auto_pad": "VALID"}, (1, 3, 5, 5), (2, 3, 5, 5)),
+    ({"pads": [3, 3, 3, 3]}, (1, 1, 2, 2), (1, 1, 2, 2)),  # windows wholly in the padding
+    ({"pads": [1, 1, 1, 1]}, (1, 16, 12, 12), (8, 16, 3, 3)),  # K = 144
+]
+
+
+@pytest.mark.parametrize("attrs,xs,ws", CONV_CASES)
+@pytest.mark.parametrize("bias", [True, False])
+def test_conv_against_onnxruntime(attrs, xs, ws, bias):
+    x = RNG.standard_normal(xs).astype(np.float32)
+    w = RNG.standard_normal(ws).astype(np.float32)
+    ins = [x, w] + ([RNG.standard_normal(ws[0]).astype(np.float32)] if bias else [])
+    node = oh.make_node("Conv", ["x", "w", "b"] if bias else ["x", "w"], ["y"], **attrs)
+    y = run_ort(node, ins)
+    assert_no_violations(node, ins, y)
+    flushed = [flush(a) for a in ins]
+    assert_no_violations(node, ins, run_ort(node, flushed))  # a denormals-are-zero executor
+    bad = y.copy()
+    bad.reshape(-1)[::5] += np.float32(0.01)
+    want = [i for i in range(y.size) if not ops.check_element(node, ins, bad, i)]
+    assert ops.violations(node, ins, bad).tolist() == want
+    assert len(want) >= (y.size + 4) // 5 - 1
+
+
+def test_conv_edges_and_needs():
+    x = RNG.standard_normal((1, 2, 5, 5)).astype(np.float32)
+    w = RNG.standard_normal((3, 2, 3, 3)).astype(np.float32)
+    b = RNG.standard_normal(3).astype(np.float32)
+    node = oh.make_node("Conv", ["x", "w", "b"], ["y"], pads=[1, 1, 1, 1])
+    y = run_ort(node, [x, w, b])
+    # output (0, 1, 0, 4): rows 0..1, columns 3..4 of both channels; the span runs channel 0 → 1
+    idx = (1 * 5 + 0) * 5 + 4
+    assert ops.needs(node, [x.shape, w.shape, b.shape], y.shape, idx) == [
+        Need(0, 0, 3, (1 * 25 + 1 * 5 + 4) - 3 + 1), Need(1, 0, 18, 18), Need(2, 0, 1, 1)]
+    for i in (0, idx, y.size - 1):
+        out = y.copy()
+
+        def accept(bits, out=out, i=i):
+            out.reshape(-1)[i] = np.uint32(bits).view(np.float32)
+            return ops.check_element(node, [x, w, b], out, i)
+
+        lo_ok, hi_ok, lo_bad, hi_bad = edges(accept, bits_of(y.reshape(-1)[i]))
+        assert _key(hi_bad) - _key(lo_bad) < 2**20  # float noise, not a free choice
+
+
+@pytest.mark.parametrize("attrs", [{"dilations": [2, 2]}, {"auto_pad": "SAME_UPPER"}, {"group": 0}, {"strides": [0, 1]}, {"pads": [1, 1]}])
+def test_conv_unsupported_attributes(attrs):
+    x, w = np.ones((1, 2, 5, 5), np.float32), np.ones((2, 2, 3, 3), np.float32)
+    with pytest.raises(Unsupported):
+        ops.check_element(oh.make_node("Conv", ["x", "w"], ["y"], **attrs), [x, w], np.ones((1, 2, 3, 3), np.float32), 0)
+    with pytest.raises(Unsupported):  # 1-D conv
+        ops.check_element(oh.make_node("Conv", ["x", "w"], ["y"]), [np.ones((1, 2, 5), np.float32), np.ones((2, 2, 3), np.float32)],
+                          np.ones((1, 2, 3), np.float32), 0)
+
+
+@pytest.mark.parametrize("attrs", [{"kernel_shape": [2, 2], "strides": [2, 2]}, {"kernel_shape": [3, 3], "pads": [1, 1, 1, 1], "strides": [2, 2]},
+                                   {"kernel_shape": [3, 2], "pads": [2, 0, 1, 1]}])
+def test_maxpool_against_onnxruntime_including_nan_and_subnormals(attrs):
+    node = oh.make_node("MaxPool", ["x"], ["y"], **attrs)
+    x = RNG.standard_normal((2, 3, 8, 8)).astype(np.float32)
+    x.reshape(-1)[::17] = np.nan
+    x.reshape(-1)[::23] = 1e-40
+    x.reshape(-1)[::29] = -np.inf
+    y = run_ort(node, [x])
+    assert_no_violations(node, [x], y)
+    assert_no_violations(node, [x], run_ort(node, [flush(x)]))
+    bad = y.copy()
+    bad.reshape(-1)[::3] = np.nextafter(bad.reshape(-1)[::3], np.float32(10))
+    want = [i for i in range(y.size) if not ops.check_element(node, [x], bad, i)]
+    assert ops.violations(node, [x], bad).tolist() == want and len(want) > y.size // 4
+
+
+def test_maxpool_rule_cases():
+    b = bits_of
+    assert ops.maxpool_rule([b(1.0), b(3.0), b(2.0)], b(3.0))
+    assert not ops.maxpool_rule([b(1.0), b(3.0), b(2.0)], b(2.0))
+    assert ops.maxpool_rule([b(-0.0), b(0.0)], b(-0.0)) and ops.maxpool_rule([b(-0.0), b(0.0)], b(0.0))
+    assert ops.maxpool_rule([b(1e-40), b(0.0)], b(0.0))  # DAZ compares the subnormal as 0
+    assert ops.maxpool_rule([b(np.nan), b(1.0), b(5.0)], b(1.0))  # NaN: the comparison order decides
+    assert not ops.maxpool_rule([b(np.nan), b(1.0), b(5.0)], b(2.0))
+    assert ops.maxpool_rule([b(np.nan)], b(np.nan)) and not ops.maxpool_rule([b(np.nan)], b(0.0))
+    assert not ops.maxpool_rule([b(1.0), b(2.0)], b(np.nan))
+
+
+def test_maxpool_unsupported():
+    x = np.ones((1, 1, 4, 4), np.float32)
+    for attrs in ({"kernel_shape": [2, 2], "ceil_mode": 1}, {}, {"kernel_shape": [2, 2], "dilations": [2, 2]}):
+        with pytest.raises(Unsupported):
+            ops.check_element(oh.make_node("MaxPool", ["x"], ["y"], **attrs), [x], np.ones((1, 1, 2, 2), np.float32), 0)
+    two_outputs = oh.make_node("MaxPool", ["x"], ["y", "i"], kernel_shape=[2, 2])
+    with pytest.raises(Unsupported, match="outputs"):
+        ops.check_element(two_outputs, [x], np.ones((1, 1, 3, 3), np.float32), 0)
+
+
+def test_cast_to_the_same_dtype_is_a_copy():
+    x = RNG.standard_normal((3, 4)).astype(np.float32)
+    node = oh.make_node("Cast", ["x"], ["y"], to=1)
+    assert_no_violations(node, [x], run_ort(node, [x]))
+    bad = x.copy()
+    bad[1, 2] += 1
+    assert ops.violations(node, [x], bad).tolist() == [6]
+    xi = np.arange(5, dtype=np.int64)
+    assert_no_violations(oh.make_node("Cast", ["x"], ["y"], to=7), [xi], xi.copy())
+    with pytest.raises(Unsupported, match="Cast"):
+        ops.check_element(oh.make_node("Cast", ["x"], ["y"], to=7), [x], x.astype(np.int64), 0)
+
+
+@pytest.mark.parametrize("attrs", [{"axis": 1}, {"axis": -1, "keepdims": 0}, {"axis": 1, "select_last_index": 1}])
+def test_argmax_against_onnxruntime(attrs):
+    node = oh.make_node("ArgMax", ["x"], ["y"], **attrs)
+    x = np.array([[1, 3, 3, 2], [np.nan, 1, 2, 0], [1, np.nan, 5, 0], [-0.0, 0.0, -1, -2], [1e-40, 0, 0, -1],
+                  [-np.inf, -np.inf, -5, -np.inf]], np.float32)
+    x = np.concatenate([x, RNG.standard_normal((20, 4)).astype(np.float32)])
+    y = run_ort(node, [x])
+    assert_no_violations(node, [x], y)
+    bad = y.copy().reshape(-1)
+    bad[6:] = (bad[6:] + 1) % 4  # another index of a row without ties: wrong
+    bad[0] = 2 if bad[0] == 1 else 1  # the other tied maximum: fine
+    bad[1] = 3  # a NaN row: any index
+    bad[2] = 4  # out of range
+    want = [2] + list(range(6, 26))
+    assert ops.violations(node, [x], bad.reshape(y.shape)).tolist() == want
+
+
+def test_argmax_unsupported_and_inconsistent():
+    x = np.ones((2, 3), np.float32)
+    for attrs in ({"axis": 0}, {}, {"axis": 1, "keepdims": 2}):
+        with pytest.raises(Unsupported):
+            ops.check_element(oh.make_node("ArgMax", ["x"], ["y"], **attrs), [x], np.zeros((2, 1), np.int64), 0)
+    assert not ops.check_element(oh.make_node("ArgMax", ["x"], ["y"], axis=1), [x], np.zeros((2,), np.int64), 0)  # keepdims 1
+    assert not ops.check_element(oh.make_node("ArgMax", ["x"], ["y"], axis=1), [x], np.zeros((2, 1), np.int32), 0)
+
+
+# ---------------------------------------------------------------------------------------------
 # descriptors and the real models
 # ---------------------------------------------------------------------------------------------
 
@@ -798,7 +939,8 @@ def test_real_model_traces_pass_every_supported_node(name):
             bad.reshape(-1)[0] = bad.reshape(-1)[0] * 1.5 + 1
             assert 0 in ops.violations(node, ins, bad)
         checked.append(node.op_type)
-    want = {"MatMul", "Add", "Relu", "Softmax"} if name == "digits_mlp" else {"Gemm", "Relu", "Flatten", "Softmax"}
+    want = ({"Cast", "MatMul", "Add", "Relu", "Softmax", "ArgMax"} if name == "digits_mlp"
+            else {"Conv", "Relu", "MaxPool", "Flatten", "Gemm", "Softmax", "ArgMax"})
     assert want <= set(checked)
 
 
@@ -807,11 +949,13 @@ def test_supported_ops():
         assert ops.supported("", op) and ops.supported("ai.onnx", op)
     for op in ("Softmax", "Sigmoid", "Tanh"):
         assert ops.supported("", op)
-    for op in ("Conv", "Div", "MaxPool", "ArgMax"):
+    for op in ("Conv", "MaxPool", "Cast"):
+        assert ops.supported("", op)
+    for op in ("Div", "ArgMin", "AveragePool"):
         assert not ops.supported("", op)
     assert not ops.supported("com.microsoft", "MatMul")
     with pytest.raises(Unsupported):
-        ops.check_element(oh.make_node("Conv", ["x", "w"], ["y"]), [np.ones((1, 1, 3, 3), np.float32)] * 2, np.ones((1, 1, 1, 1), np.float32), 0)
+        ops.check_element(oh.make_node("Div", ["x", "w"], ["y"]), [np.ones((1, 1, 3, 3), np.float32)] * 2, np.ones((1, 1, 3, 3), np.float32), 0)
 
 
 # ---------------------------------------------------------------------------------------------

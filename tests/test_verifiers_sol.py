@@ -47,6 +47,11 @@ def act(project, owner):
 
 
 @pytest.fixture(scope="session")
+def conv(project, owner):
+    return owner.deploy(project.ConvVerifier)
+
+
+@pytest.fixture(scope="session")
 def rule(project, owner):
     return owner.deploy(project.ProductSumRuleHarness)
 
@@ -225,10 +230,12 @@ def test_rule_harness_sums_and_decisions_match_python(rule):
             fast = rule.sumsRuns(a.tobytes(), b.tobytes(), False)
             assert fast[6] == d  # D skipped only when it is 0
         exact = float(np.dot(a.astype(np.float64), b.astype(np.float64))) if finite else 1.0
-        ys = {f32bits(np.float32(exact)) if np.isfinite(exact) else 0x7F800000, *SPECIALS}
+        with np.errstate(over="ignore"):  # an exact sum beyond the float32 range rounds to Inf
+            y0 = np.float32(exact)
+        ys = {f32bits(y0), *SPECIALS}
         if finite:
             node = oh.make_node("MatMul", ["a", "b"], ["y"])
-            base = np.array([[exact]], np.float32)
+            base = np.array([[y0]], np.float32)
             if np.isfinite(base[0, 0]):
                 ys |= set(py_edges(node, [a[None, :], b[:, None]], base, 0))
         for y in sorted(ys):
@@ -428,12 +435,115 @@ def test_activation_verifier_reverts(act):
 
 
 # ---------------------------------------------------------------------------------------------
+# Conv, MaxPool, Cast
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "attrs,xs,ws",
+    [({"kernel_shape": [3, 3], "pads": [1, 1, 1, 1]}, (1, 1, 8, 8), (8, 1, 3, 3)), ({"strides": [2, 2]}, (1, 3, 7, 6), (4, 3, 3, 3)),
+     ({"group": 2, "pads": [0, 1, 2, 0]}, (1, 4, 6, 6), (6, 2, 3, 2)), ({"pads": [3, 3, 3, 3]}, (1, 1, 2, 2), (1, 1, 2, 2))],
+)
+@pytest.mark.parametrize("bias", [True, False])
+def test_conv_verifier_agrees_with_python(conv, attrs, xs, ws, bias):
+    x = RNG.standard_normal(xs).astype(np.float32)
+    x.reshape(-1)[min(5, x.size - 1)] = 1e-40  # a subnormal in some windows
+    w = RNG.standard_normal(ws).astype(np.float32)
+    ins = [x, w] + ([RNG.standard_normal(ws[0]).astype(np.float32)] if bias else [])
+    node = oh.make_node("Conv", ["x", "w", "b"] if bias else ["x", "w"], ["y"], **attrs)
+    y = run_ort(node, ins)
+    for idx in sorted({0, 1, y.size // 2, y.size - 1, 9 % y.size}):
+        assert same(conv, node, ins, y, idx) is True
+        lo_ok, lo_bad, hi_ok, hi_bad = py_edges(node, ins, y, idx)
+        for bits, want in ((lo_ok, True), (hi_ok, True), (lo_bad, False), (hi_bad, False)):
+            assert same(conv, node, ins, with_value(y, idx, bits), idx) is want
+    xn = x.copy()
+    xn.reshape(-1)[0] = np.nan
+    yn = run_ort(node, [xn] + ins[1:])
+    for idx in (0, y.size - 1):
+        assert same(conv, node, [xn] + ins[1:], yn, idx) is True
+        same(conv, node, [xn] + ins[1:], with_value(yn, idx, f32bits(1.0)), idx)
+
+
+def test_maxpool_verifier_agrees_with_python(conv):
+    for attrs in ({"kernel_shape": [2, 2], "strides": [2, 2]}, {"kernel_shape": [3, 2], "pads": [2, 0, 1, 1]}):
+        node = oh.make_node("MaxPool", ["x"], ["y"], **attrs)
+        x = RNG.standard_normal((1, 2, 6, 6)).astype(np.float32)
+        x.reshape(-1)[::7] = np.nan
+        x.reshape(-1)[::11] = 1e-40
+        x.reshape(-1)[::13] = -np.inf
+        x.reshape(-1)[3] = -0.0
+        y = run_ort(node, [x])
+        for idx in range(0, y.size, 2):
+            assert same(conv, node, [x], y, idx) is True
+            for bits in (0x7FC00000, 0, 0x80000000, 0xFF7FFFFF, 0xFF800000, f32bits(y.reshape(-1)[idx] + 1)):
+                same(conv, node, [x], with_value(y, idx, bits), idx)
+
+
+def test_cast_verifier_agrees_with_python(ew):
+    x = RNG.standard_normal((3, 4)).astype(np.float32)
+    node = oh.make_node("Cast", ["x"], ["y"], to=1)
+    for idx in (0, 7, 11):
+        assert same(ew, node, [x], x.copy(), idx) is True
+        assert same(ew, node, [x], with_value(x, idx, f32bits(x.reshape(-1)[idx] + 1)), idx) is False
+    ins, out = operands_for(ops.descriptor_of(node), [x], x, 0)
+    with ape.reverts(ew.UnsupportedAttribute, name="to"):
+        ew.check(ops.descriptor_of(oh.make_node("Cast", ["x"], ["y"], to=7)), ins, out, 0)
+
+
+def test_argmax_verifier_agrees_with_python(ew):
+    x = np.array([[1, 3, 3, 2], [np.nan, 1, 2, 0], [-0.0, 0.0, -1, -2], [1e-40, 0, 0, -1], [-np.inf, -np.inf, -5, -np.inf]], np.float32)
+    x = np.concatenate([x, RNG.standard_normal((3, 4)).astype(np.float32)])
+    for attrs in ({"axis": 1}, {"axis": -1, "keepdims": 0}):
+        node = oh.make_node("ArgMax", ["x"], ["y"], **attrs)
+        y = run_ort(node, [x])
+        for idx in range(x.shape[0]):
+            assert same(ew, node, [x], y, idx) is True
+            for v in (0, 1, 2, 3, 4, -1):
+                bad = y.copy()
+                bad.reshape(-1)[idx] = v
+                same(ew, node, [x], bad, idx)
+    with ape.reverts(ew.UnsupportedAttribute, name="axis"):
+        ins, out = operands_for(ops.descriptor_of(oh.make_node("ArgMax", ["x"], ["y"], axis=1)), [x], run_ort(oh.make_node("ArgMax", ["x"], ["y"], axis=1), [x]), 0)
+        ew.check(ops.descriptor_of(oh.make_node("ArgMax", ["x"], ["y"])), ins, out, 0)
+
+
+def test_conv_verifier_reverts(conv):
+    x = RNG.standard_normal((1, 2, 5, 5)).astype(np.float32)
+    w = RNG.standard_normal((3, 2, 3, 3)).astype(np.float32)
+    node = oh.make_node("Conv", ["x", "w"], ["y"], pads=[1, 1, 1, 1])
+    y = run_ort(node, [x, w])
+    desc = ops.descriptor_of(node)
+    ins, out = operands_for(desc, [x, w], y, 12)
+    assert conv.check(desc, ins, out, 12) is True
+    for attrs, name in (({"dilations": [2, 2]}, "dilations"), ({"auto_pad": "SAME_UPPER"}, "auto_pad"), ({"group": 0}, "group"),
+                        ({"strides": [0, 1]}, "strides"), ({"pads": [1, 1]}, "pads")):
+        with ape.reverts(conv.UnsupportedAttribute, name=name):
+            conv.check(ops.descriptor_of(oh.make_node("Conv", ["x", "w"], ["y"], **attrs)), ins, out, 12)
+    a = operands_for(desc, [x, w], y, 12, aligned=False)[0][0]  # exactly the span
+    assert conv.check(desc, [a, ins[1]], out, 12) is True
+    with ape.reverts(conv.OperandNotCovered, index=0, layout=0, first=a[3], count=len(a[4]) // 4):
+        conv.check(desc, [(a[0], a[1], 0, a[3] + 1, a[4][4:]), ins[1]], out, 12)
+    with ape.reverts(conv.OperandNotCovered, index=0, layout=0, first=a[3], count=len(a[4]) // 4):
+        conv.check(desc, [(a[0], a[1], 0, a[3], a[4][:-4]), ins[1]], out, 12)
+    with ape.reverts(conv.UnsupportedSize, size=3):
+        conv.check(desc, [(1, [2, 5, 5], 0, 0, b""), ins[1]], out, 12)
+    mp2 = ops.descriptor_of(oh.make_node("MaxPool", ["x"], ["y", "i"], kernel_shape=[2, 2]))
+    with ape.reverts(conv.UnsupportedOutputCount, count=2):
+        conv.check(mp2, ins[:1], out, 12)
+    with ape.reverts(conv.UnsupportedAttribute, name="ceil_mode"):
+        conv.check(ops.descriptor_of(oh.make_node("MaxPool", ["x"], ["y"], kernel_shape=[2, 2], ceil_mode=1)), ins[:1], out, 12)
+    with ape.reverts(conv.UnsupportedAttribute, name="kernel_shape"):
+        conv.check(ops.descriptor_of(oh.make_node("MaxPool", ["x"], ["y"])), ins[:1], out, 12)
+
+
+# ---------------------------------------------------------------------------------------------
 # Real models, real descriptors
 # ---------------------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("name", ["digits_mlp", "digits_cnn"])
-def test_real_model_nodes_with_graph_layout_descriptors(mm, ew, act, name):
+def test_real_model_nodes_with_graph_layout_descriptors(mm, ew, act, conv, name):
     from assay import modelzoo
     from assay.inference.runner import InferenceRunner
 
@@ -444,7 +554,7 @@ def test_real_model_nodes_with_graph_layout_descriptors(mm, ew, act, name):
     values = dict(out.trace)
     values.update({i.name: onnx.numpy_helper.to_array(i) for i in model.graph.initializer})
     values.update(zm.sample_inputs(2))
-    verifier = {"MatMul": mm, "Gemm": mm, "Softmax": act, "Sigmoid": act, "Tanh": act}
+    verifier = {"MatMul": mm, "Gemm": mm, "Softmax": act, "Sigmoid": act, "Tanh": act, "Conv": conv, "MaxPool": conv}
     seen = set()
     for node, desc in zip(model.graph.node, lay.descriptors):
         if not ops.supported(node.domain, node.op_type):
@@ -452,13 +562,19 @@ def test_real_model_nodes_with_graph_layout_descriptors(mm, ew, act, name):
         ins = [values[n] if n else None for n in node.input]
         y = values[node.output[0]]
         v = verifier.get(node.op_type, ew)
+        if isinstance(py(desc, ins, y, 0), str):  # refused here (e.g. Cast int32 → int64): refused there
+            shapes = [(codec.dtype_code(a.dtype), list(a.shape), 0, 0, b"") for a in ins]
+            with pytest.raises(ape.exceptions.ContractLogicError):
+                v.check(desc, shapes, opened(y, 0, 0, 1), 0)
+            continue
         for idx in sorted({0, y.size // 2, y.size - 1}):
             assert same(v, node, ins, y, idx, desc=desc) is True
             bad = np.array(y, copy=True)
-            bad.reshape(-1)[idx] = bad.reshape(-1)[idx] * 2 + 1
+            bad.reshape(-1)[idx] = bad.reshape(-1)[idx] * 2 + 1 if bad.dtype != np.int64 else y.reshape(-1)[idx] + 10**6
             assert same(v, node, ins, bad, idx, desc=desc) is False
         seen.add(node.op_type)
-    assert seen >= ({"MatMul", "Add", "Relu", "Softmax"} if name == "digits_mlp" else {"Gemm", "Relu", "Flatten", "Softmax"})
+    assert seen >= ({"Cast", "MatMul", "Add", "Relu", "Softmax", "ArgMax"} if name == "digits_mlp"
+                    else {"Conv", "Relu", "MaxPool", "Flatten", "Gemm", "Softmax", "ArgMax"})
 
 
 # ---------------------------------------------------------------------------------------------
@@ -625,7 +741,7 @@ def _gas(probe, verifier, desc, ins, out, idx) -> tuple[int, int]:
     return gas, calldata
 
 
-def test_gas_per_verifier(mm, ew, act, probe):
+def test_gas_per_verifier(mm, ew, act, conv, probe):
     """Execution gas of one check (as called by the game: no base cost) and the calldata cost of
     its arguments, at the sizes of the test models and the K = 512 goal figure."""
     rows = []
@@ -659,6 +775,16 @@ def test_gas_per_verifier(mm, ew, act, probe):
     for op in ("Sigmoid", "Tanh"):
         node = oh.make_node(op, ["x"], ["y"])
         rows.append((op, act, ops.descriptor_of(node), *operands_for(node, [x], run_ort(node, [x]), 7), 7))
+    cv = oh.make_node("Conv", ["x", "w", "b"], ["y"], pads=[1, 1, 1, 1])
+    for label, xs, ws in (("Conv 1x3x3 + bias (digits CNN)", (1, 1, 8, 8), (8, 1, 3, 3)), ("Conv 8x3x3 + bias (K = 72)", (1, 8, 8, 8), (8, 8, 3, 3))):
+        xc = RNG.standard_normal(xs).astype(np.float32)
+        wc = RNG.standard_normal(ws).astype(np.float32)
+        bc = RNG.standard_normal(ws[0]).astype(np.float32)
+        yc = run_ort(cv, [xc, wc, bc])
+        rows.append((label, conv, ops.descriptor_of(cv), *operands_for(cv, [xc, wc, bc], yc, 27), 27))
+    mp = oh.make_node("MaxPool", ["x"], ["y"], kernel_shape=[2, 2], strides=[2, 2])
+    xm = RNG.standard_normal((1, 8, 8, 8)).astype(np.float32)
+    rows.append(("MaxPool 2x2 (digits CNN)", conv, ops.descriptor_of(mp), *operands_for(mp, [xm], run_ort(mp, [xm]), 27), 27))
     print("\n| check | execution gas | calldata gas |\n|---|---|---|")
     table = {}
     for label, v, desc, ins, out, idx in rows:

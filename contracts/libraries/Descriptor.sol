@@ -21,6 +21,8 @@ library Descriptor {
 
     /// @notice Thrown when the bytes are not a well-formed node descriptor; `offset` is where reading failed.
     error MalformedDescriptor(uint256 offset);
+    /// @notice Thrown when input or output `index` is asked of a node that has only `count`.
+    error ValueIndexOutOfRange(uint256 index, uint256 count);
     /// @notice Thrown when attribute `name` has type `given` where the op expects `expected`.
     error AttributeTypeMismatch(string name, uint8 expected, uint8 given);
 
@@ -135,13 +137,13 @@ library Descriptor {
 
     /// @notice Value id of input `i` (ABSENT for an omitted optional input).
     function inputId(bytes calldata _d, Node memory _n, uint256 _i) internal pure returns (uint32) {
-        require(_i < _n.nIn, "Descriptor: input index");
+        if (_i >= _n.nIn) revert ValueIndexOutOfRange(_i, _n.nIn);
         return uint32(_u(_d, _n.inOff + 4 * _i, 4));
     }
 
     /// @notice Value id of output `i`.
     function outputId(bytes calldata _d, Node memory _n, uint256 _i) internal pure returns (uint32) {
-        require(_i < _n.nOut, "Descriptor: output index");
+        if (_i >= _n.nOut) revert ValueIndexOutOfRange(_i, _n.nOut);
         return uint32(_u(_d, _n.outOff + 4 * _i, 4));
     }
 

@@ -15,6 +15,9 @@ library Float32 {
     /// @notice Exponent field of Inf and NaN.
     uint256 internal constant EXP_SPECIAL = 0xFF;
 
+    /// @notice Thrown when the ulp of an Inf or NaN is asked for.
+    error NonFiniteValue(uint256 bits);
+
     /// @notice (sign, exponent field, integer mantissa, effective exponent) of `bits`:
     /// a finite value is (-1)^sign · mant · 2^(eff - 150).
     function fields(uint256 _bits) internal pure returns (uint256 sign_, uint256 expField_, uint256 mant_, uint256 eff_) {
@@ -53,7 +56,8 @@ library Float32 {
     /// @notice ulp of a finite value as (1, exponent): 2^(eff - 150), the weight of the last
     /// mantissa bit (2^-149 for zeros and subnormals). Reverts for Inf/NaN.
     function ulpLog2(uint256 _bits) internal pure returns (int256) {
-        require(!isNonFinite(_bits), "Float32: ulp of a non-finite value");
+        // INVARIANT: only finite values have an ulp.
+        if (isNonFinite(_bits)) revert NonFiniteValue(_bits);
         (,,, uint256 eff) = fields(_bits);
         return int256(eff) - 150;
     }

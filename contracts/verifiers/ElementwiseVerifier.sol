@@ -15,8 +15,10 @@ import {ProductSumRule} from "./ProductSumRule.sol";
 ///   denormals-are-zero executor may drop (docs/fraud-bounds.md);
 /// - Relu (float32): exact: ŷ = x for x > 0, ±0 for x ≤ 0, NaN for NaN (a positive subnormal may
 ///   also give ±0);
-/// - Identity, Reshape, Flatten (any dtype with an encoding): output element o is input element o,
-///   bit for bit; Reshape's target shape is recomputed from its shape input (read whole).
+/// - ArgMax over the last axis (float32 → int64): an index of the largest value (exact, DAZ ties);
+/// - Identity, Reshape, Flatten, Cast to the same dtype (any dtype with an encoding): output
+///   element o is input element o, bit for bit; Reshape's target shape is recomputed from its
+///   shape input (read whole).
 contract ElementwiseVerifier is OpVerifierBase {
     bytes32 private constant _ADD = keccak256("Add");
     bytes32 private constant _SUB = keccak256("Sub");
@@ -25,6 +27,9 @@ contract ElementwiseVerifier is OpVerifierBase {
     bytes32 private constant _IDENTITY = keccak256("Identity");
     bytes32 private constant _RESHAPE = keccak256("Reshape");
     bytes32 private constant _FLATTEN = keccak256("Flatten");
+    bytes32 private constant _CAST = keccak256("Cast");
+    bytes32 private constant _ARGMAX = keccak256("ArgMax");
+    uint256 private constant _MAX_ROW = 1 << 20;
 
     /// @inheritdoc IOpVerifier
     function check(bytes calldata _descriptor, Operand[] calldata _inputs, Operand calldata _output, uint256 _outIndex)
@@ -39,6 +44,8 @@ contract ElementwiseVerifier is OpVerifierBase {
         if (op == _RELU) return _relu(_descriptor, _inputs, _output, _outIndex);
         if (op == _IDENTITY || op == _FLATTEN) return _move(op, _descriptor, _inputs, _output, _outIndex);
         if (op == _RESHAPE) return _reshape(_descriptor, _inputs, _output, _outIndex);
+        if (op == _CAST) return _cast(_descriptor, _inputs, _output, _outIndex);
+        if (op == _ARGMAX) return _argMax(_descriptor, _inputs, _output, _outIndex);
         _unsupported(_descriptor, n);
     }
 
@@ -143,6 +150,75 @@ contract ElementwiseVerifier is OpVerifierBase {
         uint256 px = _run(_inputs[0], 0, 0, _outIndex, 1, _size);
         uint256 py = _outputPtr(_output, _inputs.length, _outIndex, _size);
         return Float32.loadLEn(px, _size) == Float32.loadLEn(py, _size);
+    }
+
+    /// @dev ArgMax over the last axis: the int64 output must index an element with the row's largest
+    /// value as a denormals-are-zero comparison sees it (any of tied maxima); any index when the row
+    /// holds a NaN (the order of comparisons decides).
+    function _argMax(bytes calldata _descriptor, Operand[] calldata _inputs, Operand calldata _output, uint256 _outIndex)
+        private
+        pure
+        returns (bool)
+    {
+        Descriptor.Node memory n = _begin(_descriptor, _inputs, 1, 1);
+        _requireDtype(_inputs, 0, FLOAT);
+        int256 axis = Descriptor.intAttr(_descriptor, n, "axis", 0);
+        int256 keep = Descriptor.intAttr(_descriptor, n, "keepdims", 1);
+        int256 last = Descriptor.intAttr(_descriptor, n, "select_last_index", 0);
+        if (keep != 0 && keep != 1) revert UnsupportedAttribute("keepdims");
+        if (last != 0 && last != 1) revert UnsupportedAttribute("select_last_index");
+        uint64[] calldata x = _inputs[0].dims;
+        int256 r = int256(x.length);
+        // INVARIANT: the reduced axis is the last one (a contiguous row).
+        if (r == 0 || axis < -r || axis >= r || (axis < 0 ? axis + r : axis) != r - 1) revert UnsupportedAttribute("axis");
+        uint256 len = x[x.length - 1];
+        uint64[] calldata o = _output.dims;
+        bool consistent = _output.dtype == INT64 && len > 0 && o.length == x.length - 1 + uint256(keep);
+        for (uint256 i; consistent && i + 1 < x.length; ++i) {
+            consistent = o[i] == x[i];
+        }
+        if (consistent && keep == 1) consistent = o[o.length - 1] == 1;
+        if (consistent && len > _MAX_ROW) revert UnsupportedSize(len);
+        _requireIndex(_output, _outIndex);
+        if (!consistent) return false;
+        uint256 p = _run(_inputs[0], 0, 0, _outIndex * len, len, 4);
+        int256 y = int256(int64(uint64(Float32.loadLEn(_outputPtr(_output, 1, _outIndex, 8), 8))));
+        if (y < 0 || uint256(y) >= len) return false;
+        bool nan;
+        int256 best = type(int256).min;
+        for (uint256 i; i < len; ++i) {
+            uint256 v = Float32.loadLE(p + 4 * i);
+            if (Float32.isNaN(v)) {
+                nan = true;
+                break;
+            }
+            int256 k = _dazKey(v);
+            if (k > best) best = k;
+        }
+        if (nan) return true;
+        return _dazKey(Float32.loadLE(p + 4 * uint256(y))) == best;
+    }
+
+    /// @dev Order key of a non-NaN float as a denormals-are-zero comparison sees it.
+    function _dazKey(uint256 _bits) private pure returns (int256) {
+        if ((_bits >> 23) & 0xFF == 0) return 0;
+        return _bits >> 31 == 0 ? int256(_bits) : -int256(_bits & 0x7FFFFFFF);
+    }
+
+    /// @dev Cast to the input's own dtype: a bit-exact copy (other casts are not checked).
+    function _cast(bytes calldata _descriptor, Operand[] calldata _inputs, Operand calldata _output, uint256 _outIndex)
+        private
+        pure
+        returns (bool)
+    {
+        Descriptor.Node memory n = _begin(_descriptor, _inputs, 1, 1);
+        (bool found, int256 to) = Descriptor.optIntAttr(_descriptor, n, "to");
+        uint256 size = _itemSize(0, _inputs[0].dtype);
+        if (!found || to != int256(uint256(_inputs[0].dtype))) revert UnsupportedAttribute("to");
+        bool consistent = _output.dtype == _inputs[0].dtype && _sameDims(_output.dims, _inputs[0].dims);
+        _requireIndex(_output, _outIndex);
+        if (!consistent) return false;
+        return _sameElement(_inputs, _output, _outIndex, size);
     }
 
     function _reshape(bytes calldata _descriptor, Operand[] calldata _inputs, Operand calldata _output, uint256 _outIndex)

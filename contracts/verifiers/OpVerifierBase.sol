@@ -17,6 +17,8 @@ abstract contract OpVerifierBase is IOpVerifier {
     error UnsupportedOp(string domain, string opType);
     /// @notice Thrown when the node has a number of inputs the check does not handle.
     error UnsupportedInputCount(uint256 count);
+    /// @notice Thrown when the node has other than one output (only single-output nodes are checked).
+    error UnsupportedOutputCount(uint256 count);
     /// @notice Thrown when an attribute has a value the check does not handle.
     error UnsupportedAttribute(string name);
     /// @notice Thrown when input `index` has a dtype the check does not handle.
@@ -50,6 +52,8 @@ abstract contract OpVerifierBase is IOpVerifier {
         returns (Descriptor.Node memory n_)
     {
         n_ = Descriptor.parse(_descriptor);
+        // INVARIANT: one output (the checked operand is that output).
+        if (n_.nOut != 1) revert UnsupportedOutputCount(n_.nOut);
         // INVARIANT: the op takes this many inputs.
         if (n_.nIn < _lo || n_.nIn > _hi) revert UnsupportedInputCount(n_.nIn);
         // INVARIANT: one operand per descriptor input.

@@ -6,13 +6,16 @@ docs/fraud-proofs.md), decides one element exactly as the on-chain verifier does
 (:func:`check_element`), and finds every failing element of a whole node at numpy speed
 (:func:`violations`). The rules and the justification of every bound are in docs/fraud-bounds.md.
 
-Float ops are decided by one exact rule (:func:`product_sum_rule`): the exact value is a sum of exact
-products of float32 pairs, computed in integer fixed point on a grid set by the largest exponent,
-and a claimed value is accepted iff it lies within ``γ_m·B + 2·D + slack`` of it. Python integers
-carry the reference computation (no rounding anywhere); :func:`violations` first classifies each
-element with float64 arithmetic whose own error is bounded and only decides the elements it cannot
-classify with certainty (those within the float64 error of the boundary) with the exact rule, so
-both always give the same answer. Integer and data-movement ops are checked for bit equality.
+Dot products and elementwise arithmetic (MatMul, Gemm, Conv, Add, Sub, Mul) are decided by one exact
+rule (:func:`product_sum_rule`): the exact value is a sum of exact products of float32 pairs,
+computed in integer fixed point on a grid set by the largest exponent, and a claimed value is
+accepted iff it lies within ``γ_m·B + 2·D + slack`` of it. Softmax, Sigmoid and Tanh enclose the
+exact value with integer arithmetic (:func:`exp_neg_enclosure`) and accept a measured tolerance
+around it. Data movement, Relu, MaxPool and ArgMax are exact. Python integers carry every reference
+computation (no rounding anywhere); :func:`violations` first classifies each element with float64
+arithmetic whose own error is bounded and only decides the elements it cannot classify with
+certainty (those within the float64 error of the boundary) exactly, so both always give the same
+answer.
 
 Pure functions only: nothing here runs a model, reads a file or touches the chain. It must never
 accept a value the Solidity verifier would reject, or the reverse: the two are tested against each
@@ -32,9 +35,9 @@ from ..commitments import codec
 from ..errors import AssayError
 
 __all__ = [
-    "ABSENT", "MAX_TERMS", "MalformedDescriptor", "Need", "NodeSpec", "Unsupported", "check_element",
-    "descriptor_of", "layout_view", "needs", "node_spec", "parse_descriptor", "product_sum_rule", "rule_sums",
-    "supported", "violations",
+    "ABSENT", "MAX_TERMS", "MalformedDescriptor", "Need", "NodeSpec", "Unsupported", "argmax_rule", "check_element",
+    "descriptor_of", "exp_neg_enclosure", "layout_view", "maxpool_rule", "needs", "node_spec", "parse_descriptor",
+    "product_sum_rule", "rule_sums", "sigmoid_rule", "softmax_rule", "supported", "tanh_rule", "violations",
 ]
 
 # ---------------------------------------------------------------------------------------------
@@ -1038,6 +1041,340 @@ class _Unary(_Op):
         return cls
 
 
+# ---------------------------------------------------------------------------------------------
+# Conv, MaxPool (2-D, NCHW): windows read as one contiguous span of the input
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _WinGeo:
+    """A 2-D window op: input [N, C, H, W] → output [N, M, OH, OW]."""
+
+    x_shape: tuple[int, int, int, int]
+    out_shape: tuple[int, int, int, int]
+    kernel: tuple[int, int]
+    strides: tuple[int, int]
+    pads: tuple[int, int, int, int]  # top, left, bottom, right
+    group: int = 1
+    has_bias: bool = False
+    pool: bool = False  # MaxPool: output channel m reads input channel m only
+
+    def rows_cols(self, oh: int, ow: int) -> tuple[range, range]:
+        """Kernel rows i and columns j whose input position lies inside the image."""
+        _, _, h, w = self.x_shape
+        (kh, kw), (sh, sw), (pt, pl) = self.kernel, self.strides, self.pads[:2]
+        h0, w0 = oh * sh - pt, ow * sw - pl
+        return range(max(0, -h0), min(kh, h - h0)), range(max(0, -w0), min(kw, w - w0))
+
+    def channels(self, m: int) -> range:
+        """Input channels feeding output channel m."""
+        if self.pool:
+            return range(m, m + 1)
+        cg = self.x_shape[1] // self.group
+        g = m // (self.out_shape[1] // self.group)
+        return range(g * cg, (g + 1) * cg)
+
+    def span(self, out_index: int) -> tuple[int, int] | None:
+        """(first, count) of the row-major input span covering every element the window reads
+        (None when the window lies wholly in the padding)."""
+        n, m, oh, ow = _unravel(out_index, self.out_shape)
+        rows, cols = self.rows_cols(oh, ow)
+        if not rows or not cols:
+            return None
+        _, c, h, w = self.x_shape
+        chans = self.channels(m)
+        h0, w0 = oh * self.strides[0] - self.pads[0], ow * self.strides[1] - self.pads[1]
+        first = ((n * c + chans[0]) * h + h0 + rows[0]) * w + w0 + cols[0]
+        last = ((n * c + chans[-1]) * h + h0 + rows[-1]) * w + w0 + cols[-1]
+        return first, last - first + 1
+
+
+def _window_attrs(spec: NodeSpec, op: str, kernel_from_w: tuple[int, int] | None):
+    """kernel, strides, pads of a 2-D Conv/MaxPool; Unsupported outside NOTSET/VALID, dilation 1."""
+    auto_pad = spec.attr("auto_pad", 3, b"NOTSET")
+    if auto_pad not in (b"NOTSET", b"VALID"):
+        raise Unsupported(f"{op} auto_pad {auto_pad!r}: only NOTSET and VALID are checked")
+    dil = spec.attr("dilations", 7, (1, 1))
+    if tuple(dil) != (1, 1):
+        raise Unsupported(f"{op} dilations {dil}: only 1 is checked")
+    ks = spec.attr("kernel_shape", 7, None)
+    if ks is None and kernel_from_w is None:
+        raise Unsupported(f"{op} without kernel_shape")
+    strides = tuple(spec.attr("strides", 7, (1, 1)))
+    pads = tuple(spec.attr("pads", 7, (0, 0, 0, 0)))
+    if auto_pad == b"VALID" and spec.attrs.get("pads") is not None and any(pads):
+        raise Unsupported(f"{op} with auto_pad VALID and non-zero pads")
+    if len(strides) != 2 or min(strides) < 1 or len(pads) != 4 or min(pads) < 0:
+        raise Unsupported(f"{op} strides {strides} / pads {pads}: 2-D, positive strides, non-negative pads")
+    if ks is not None and (len(ks) != 2 or min(ks) < 0):
+        raise Unsupported(f"{op} kernel_shape {ks}: only 2-D is checked")
+    return (tuple(ks) if ks is not None else None), strides, pads
+
+
+def _out_dim(size: int, k: int, s: int, p0: int, p1: int) -> int | None:
+    span = size + p0 + p1 - k
+    return None if span < 0 else span // s + 1
+
+
+class _Conv(_Op):
+    n_inputs = (2, 3)
+
+    def prepare(self, spec, ins, out):
+        ks, strides, pads = _window_attrs(spec, "Conv", (0, 0))
+        group = spec.attr("group", 2, 1)
+        if group < 1:
+            raise Unsupported(f"Conv group {group}")
+        has_b = len(ins) > 2 and ins[2].dtype != 0
+        _require_float("Conv", ins, (0, 1, 2) if has_b else (0, 1))
+        x, w = ins[0].shape, ins[1].shape
+        if out.dtype != FLOAT or len(x) != 4 or len(w) != 4:
+            if len(x) != 4 or len(w) != 4:
+                raise Unsupported("Conv: only 2-D (rank-4 input and weight) is checked")
+            return None
+        kh, kw = w[2], w[3]
+        if ks is not None and ks != (kh, kw):
+            return None
+        if x[1] % group or w[0] % group or x[1] // group != w[1] or (has_b and ins[2].shape != (w[0],)):
+            return None
+        oh = _out_dim(x[2], kh, strides[0], pads[0], pads[2])
+        ow = _out_dim(x[3], kw, strides[1], pads[1], pads[3])
+        if oh is None or ow is None or out.shape != (x[0], w[0], oh, ow):
+            return None
+        k = w[1] * kh * kw
+        _check_k(k)
+        return _WinGeo(x, out.shape, (kh, kw), strides, pads, group, has_b)
+
+    def needs(self, geo: _WinGeo, out_index):
+        m = _unravel(out_index, geo.out_shape)[1]
+        k = geo.x_shape[1] // geo.group * geo.kernel[0] * geo.kernel[1]
+        nd = []
+        sp = geo.span(out_index)
+        if sp is not None:
+            nd.append(Need(0, 0, sp[0], sp[1]))
+        nd.append(Need(1, 0, m * k, k))
+        if geo.has_bias:
+            nd.append(Need(2, 0, m, 1))
+        return nd
+
+    @staticmethod
+    def pairs(geo: _WinGeo, out_index: int, span_vals, w_vals, b_val) -> list[tuple[int, int]]:
+        """The (x, w) pairs of one output element, run by run (channel, kernel row), then (b, 1)."""
+        n, m, oh, ow = _unravel(out_index, geo.out_shape)
+        rows, cols = geo.rows_cols(oh, ow)
+        _, _, h, w = geo.x_shape
+        kh, kw = geo.kernel
+        pairs = []
+        sp = geo.span(out_index)
+        if sp is not None:
+            xb = _bits(span_vals).tolist()
+            wb = _bits(w_vals).tolist()
+            h0, w0 = oh * geo.strides[0] - geo.pads[0], ow * geo.strides[1] - geo.pads[1]
+            c_ = geo.x_shape[1]
+            for cl, c in enumerate(geo.channels(m)):
+                for i in rows:
+                    base = ((n * c_ + c) * h + h0 + i) * w + w0 - sp[0]
+                    wbase = (cl * kh + i) * kw
+                    pairs += [(xb[base + j], wb[wbase + j]) for j in cols]
+        if geo.has_bias:
+            pairs.append((int(_bits(b_val)[0]), ONE))
+        return pairs
+
+    def check(self, spec, geo, vals, y, out_index):
+        pairs = self.pairs(geo, out_index, vals.get(0), vals[1], vals.get(2))
+        m = geo.x_shape[1] // geo.group * geo.kernel[0] * geo.kernel[1] + geo.has_bias
+        if not pairs:  # a window wholly in the padding and no bias: the output is 0
+            pairs = [(0, ONE)]
+        return product_sum_rule(pairs, int(_bits(y).reshape(())), m)
+
+    def violations(self, spec, geo: _WinGeo, inputs, output):
+        x = np.asarray(inputs[0], np.float32)
+        wt = np.asarray(inputs[1], np.float32)
+        y = np.asarray(output, np.float32)
+        nb, c, _, _ = geo.x_shape
+        m_out, cg, kh, kw = wt.shape
+        pt, pl, pb, pr = geo.pads
+        xp = np.pad(x, ((0, 0), (0, 0), (pt, pb), (pl, pr)))
+        _, _, oh, ow = geo.out_shape
+        sh, sw = geo.strides
+        # patches [N, C, OH, OW, kh, kw]
+        st = xp.strides
+        patches = np.lib.stride_tricks.as_strided(
+            xp, (nb, c, oh, ow, kh, kw), (st[0], st[1], st[2] * sh, st[3] * sw, st[2], st[3]), writeable=False)
+        mg = m_out // geo.group
+        a_parts, b_parts = [], []
+        for g in range(geo.group):
+            pa = patches[:, g * cg:(g + 1) * cg].transpose(0, 2, 3, 1, 4, 5).reshape(nb, oh, ow, cg * kh * kw)
+            a_parts.append(pa)
+            b_parts.append(wt[g * mg:(g + 1) * mg].reshape(mg, -1).T)  # [K, mg]
+        k = cg * kh * kw
+        cls_all = np.empty(y.shape, np.int8)
+        for g in range(geo.group):
+            a, b = a_parts[g], b_parts[g]
+            bias = None if not geo.has_bias else np.asarray(inputs[2], np.float32)[g * mg:(g + 1) * mg]
+            dgeo = _DotGeo("gemm", k, 0, mg, (nb, oh, ow, mg), (), (), c_shape=None if bias is None else (mg,))
+            yg = y[:, g * mg:(g + 1) * mg].transpose(0, 2, 3, 1)
+            cls = _dot_violations(dgeo, a, b, bias, yg).reshape(yg.shape)
+            cls_all[:, g * mg:(g + 1) * mg] = cls.transpose(0, 3, 1, 2)
+        return cls_all.reshape(-1)
+
+
+class _MaxPool(_Op):
+    def prepare(self, spec, ins, out):
+        ks, strides, pads = _window_attrs(spec, "MaxPool", None)
+        if spec.attr("ceil_mode", 2, 0) != 0:
+            raise Unsupported("MaxPool ceil_mode 1")
+        _require_float("MaxPool", ins, (0,))
+        x = ins[0].shape
+        if len(x) != 4:
+            raise Unsupported("MaxPool: only 2-D (rank-4 input) is checked")
+        if out.dtype != FLOAT:
+            return None
+        oh = _out_dim(x[2], ks[0], strides[0], pads[0], pads[2])
+        ow = _out_dim(x[3], ks[1], strides[1], pads[1], pads[3])
+        # onnxruntime refuses a pad as large as the kernel: every window holds a real element
+        if oh is None or ow is None or out.shape != (x[0], x[1], oh, ow) or max(pads[0], pads[2]) >= ks[0] or max(pads[1], pads[3]) >= ks[1]:
+            return None
+        return _WinGeo(x, out.shape, ks, strides, pads, pool=True)
+
+    def needs(self, geo: _WinGeo, out_index):
+        sp = geo.span(out_index)
+        return [] if sp is None else [Need(0, 0, sp[0], sp[1])]
+
+    @staticmethod
+    def window(geo: _WinGeo, out_index: int, span_vals) -> list[int]:
+        n, ch, oh, ow = _unravel(out_index, geo.out_shape)
+        rows, cols = geo.rows_cols(oh, ow)
+        sp = geo.span(out_index)
+        _, c_, h, w = geo.x_shape
+        xb = _bits(span_vals).tolist()
+        h0, w0 = oh * geo.strides[0] - geo.pads[0], ow * geo.strides[1] - geo.pads[1]
+        return [xb[((n * c_ + ch) * h + h0 + i) * w + w0 + j - sp[0]] for i in rows for j in cols]
+
+    def check(self, spec, geo, vals, y, out_index):
+        return maxpool_rule(self.window(geo, out_index, vals[0]), int(_bits(y).reshape(())))
+
+    def violations(self, spec, geo: _WinGeo, inputs, output):
+        x = np.asarray(inputs[0], np.float32).astype(np.float64)
+        y = np.asarray(output, np.float32).astype(np.float64)
+        x = np.where(np.abs(x) < 2.0**-126, 0.0, x)  # DAZ view (NaN stays NaN)
+        pt, pl, pb, pr = geo.pads
+        xp = np.pad(x, ((0, 0), (0, 0), (pt, pb), (pl, pr)))
+        real = np.pad(np.ones(x.shape, bool), ((0, 0), (0, 0), (pt, pb), (pl, pr)))  # not padding
+        _, _, oh, ow = geo.out_shape
+        (kh, kw), (sh, sw) = geo.kernel, geo.strides
+        nb, c = geo.x_shape[:2]
+
+        def windows(a):
+            st = a.strides
+            return np.lib.stride_tricks.as_strided(
+                a, (nb, c, oh, ow, kh, kw), (st[0], st[1], st[2] * sh, st[3] * sw, st[2], st[3]), writeable=False
+            ).reshape(nb, c, oh, ow, kh * kw)
+
+        win, valid = windows(xp), windows(real)
+        nan = np.isnan(win) & valid
+        has_nan = nan.any(axis=-1)
+        mx = np.max(np.where(valid & ~nan, win, -np.inf), axis=-1)
+        yd = np.where(np.abs(y) < 2.0**-126, 0.0, y)
+        y_nan = np.isnan(y)
+        any_eq = ((win == yd[..., None]) & valid & ~nan).any(axis=-1) | (y == _F32_LOWEST) | (y == -np.inf)
+        ok = np.where(has_nan, y_nan | any_eq, ~y_nan & (yd == mx))
+        return ok.astype(np.int8).reshape(-1)
+
+
+_F32_LOWEST = -float(np.finfo(np.float32).max)
+
+
+def _daz(v: float) -> float:
+    """A value as a denormals-are-zero comparison sees it."""
+    return 0.0 if abs(v) < 2.0**-126 else v
+
+
+def maxpool_rule(window: Sequence[int], y: int) -> bool:
+    """Max of float32 bits: ŷ has the value of the largest element, as compared with subnormals read
+    as zero (so ±0 and, where the largest values are subnormal, any of them pass). With a NaN in the
+    window the order of comparisons decides what survives (measured: onnxruntime's max of
+    [1.76, 0.74, NaN, -0.45] is 0.74, and of [2.55, NaN] with padding its start value -FLT_MAX),
+    so NaN, any non-NaN element, -FLT_MAX or -Inf passes."""
+    vals = [float(np.uint32(b).view(np.float32)) for b in window]
+    yv = float(np.uint32(y).view(np.float32))
+    finite = [v for v in vals if v == v]
+    if len(finite) < len(vals):
+        return yv != yv or yv in (_F32_LOWEST, -np.inf) or _daz(yv) in {_daz(v) for v in finite}
+    return yv == yv and _daz(yv) == max(_daz(v) for v in finite)
+
+
+class _Cast(_Op):
+    """Cast to the input's own dtype: a copy (bit-exact)."""
+
+    def prepare(self, spec, ins, out):
+        to = spec.attr("to", 2, None)
+        if ins[0].dtype not in codec.DTYPES:
+            raise Unsupported(f"Cast input dtype {ins[0].dtype} has no canonical encoding")
+        if to != ins[0].dtype:
+            raise Unsupported(f"Cast from dtype {ins[0].dtype} to {to}: only a cast to the same dtype is checked")
+        if out.dtype != to or out.shape != ins[0].shape:
+            return None
+        return ("move", ins[0].shape, out.shape)
+
+    needs = _Move.needs
+    check = _Move.check
+    violations = _Move.violations
+
+
+def argmax_rule(row: Sequence[int], y: int) -> bool:
+    """Accept the int64 ``y`` as ArgMax of the float32 ``row`` (bits): an index whose element has
+    the largest value as a denormals-are-zero comparison sees it (so any of tied maxima, whatever
+    select_last_index says); with a NaN in the row the order of comparisons decides (measured:
+    onnxruntime returns the NaN's index when it comes first, skips it otherwise), so any index."""
+    n = len(row)
+    if not 0 <= y < n:
+        return False
+    vals = [float(np.uint32(b).view(np.float32)) for b in row]
+    if any(v != v for v in vals):
+        return True
+    return _daz(vals[y]) == max(_daz(v) for v in vals)
+
+
+class _ArgMax(_Op):
+    """ArgMax over the last axis of a float32 tensor (int64 output, keepdims 0 or 1)."""
+
+    def prepare(self, spec, ins, out):
+        _require_float("ArgMax", ins, (0,))
+        axis = spec.attr("axis", 2, 0)
+        keep = spec.attr("keepdims", 2, 1)
+        last = spec.attr("select_last_index", 2, 0)
+        if keep not in (0, 1) or last not in (0, 1):
+            raise Unsupported("ArgMax keepdims/select_last_index other than 0 or 1")
+        shape = ins[0].shape
+        r = len(shape)
+        if r == 0 or not -r <= axis < r or axis % r != r - 1:
+            raise Unsupported(f"ArgMax over axis {axis} of a rank-{r} tensor: only the last axis is checked")
+        n = shape[-1]
+        want = shape[:-1] + ((1,) if keep else ())
+        if out.dtype != INT64 or out.shape != want or n == 0:
+            return None
+        if n > MAX_TERMS:
+            raise Unsupported(f"ArgMax over {n} elements: checked for up to {MAX_TERMS}")
+        return n
+
+    def needs(self, geo, out_index):
+        return [Need(0, 0, out_index * geo, geo)]
+
+    def check(self, spec, geo, vals, y, out_index):
+        return argmax_rule(_bits(vals[0]).tolist(), int(np.asarray(y).reshape(())))
+
+    def violations(self, spec, geo, inputs, output):
+        x = np.asarray(inputs[0], np.float32).reshape(-1, geo).astype(np.float64)
+        y = np.asarray(output).reshape(-1).astype(np.int64)
+        xd = np.where(np.abs(x) < 2.0**-126, 0.0, x)
+        has_nan = np.isnan(x).any(axis=1)
+        inside = (y >= 0) & (y < geo)
+        picked = xd[np.arange(x.shape[0]), np.clip(y, 0, geo - 1)]
+        with np.errstate(invalid="ignore"):
+            ok = inside & (has_nan | (picked == np.max(np.where(np.isnan(xd), -np.inf, xd), axis=1)))
+        return ok.astype(np.int8)
+
+
 _OPS: dict[tuple[str, str], _Op] = {
     ("", "MatMul"): _MatMul(),
     ("", "Gemm"): _Gemm(),
@@ -1048,6 +1385,10 @@ _OPS: dict[tuple[str, str], _Op] = {
     ("", "Identity"): _Move("Identity"),
     ("", "Reshape"): _Move("Reshape"),
     ("", "Flatten"): _Move("Flatten"),
+    ("", "Conv"): _Conv(),
+    ("", "MaxPool"): _MaxPool(),
+    ("", "Cast"): _Cast(),
+    ("", "ArgMax"): _ArgMax(),
     ("", "Softmax"): _Softmax(),
     ("", "Sigmoid"): _Unary("Sigmoid"),
     ("", "Tanh"): _Unary("Tanh"),
@@ -1069,6 +1410,8 @@ def _resolve(node, in_metas: list[_Meta], out_meta: _Meta):
     op = _OPS.get((spec.domain, spec.op_type))
     if op is None:
         raise Unsupported(f"op {spec.domain or 'ai.onnx'}.{spec.op_type} has no one-step check")
+    if len(spec.outputs) != 1:
+        raise Unsupported(f"{spec.op_type} with {len(spec.outputs)} outputs: only single-output nodes are checked")
     lo, hi = op.n_inputs
     if not lo <= len(spec.inputs) <= hi:
         raise Unsupported(f"{spec.op_type} with {len(spec.inputs)} inputs (checked: {lo} to {hi})")
