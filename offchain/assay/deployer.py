@@ -21,8 +21,9 @@ STACK = ("TestToken", "ModelRegistry", "StakeManager", "JobManager", "DisputeGam
 # The one-step verifiers deployed with the game, and the ONNX ops (domain "") each one checks.
 VERIFIERS: dict[str, tuple[str, ...]] = {
     "MatMulVerifier": ("MatMul", "Gemm"),
-    "ElementwiseVerifier": ("Add", "Sub", "Mul", "Relu", "Identity", "Reshape", "Flatten"),
+    "ElementwiseVerifier": ("Add", "Sub", "Mul", "Relu", "Identity", "Reshape", "Flatten", "Cast", "ArgMax"),
     "ActivationVerifier": ("Softmax", "Sigmoid", "Tanh"),
+    "ConvVerifier": ("Conv", "MaxPool"),
 }
 OPERATOR_ROLE_NAME = "OPERATOR_ROLE"
 ARBITER_ROLE_NAME = "ARBITER_ROLE"
