@@ -717,21 +717,21 @@ def test_set_durations_and_verifiers_need_the_admin_role(game, requester, mock):
     with reverts(game.AccessControlUnauthorizedAccount, account=requester.address, neededRole=admin):
         game.setDurations(RESPONSE + 1, PROOF, DEMAND, MAX_DEMANDS, sender=requester)
     with reverts(game.AccessControlUnauthorizedAccount, account=requester.address, neededRole=admin):
-        game.setVerifier("", "Gemm", mock, sender=requester)
-    assert game.verifierOf("", "Gemm") == ZERO
+        game.setVerifier("", "Einsum", mock, sender=requester)
+    assert game.verifierOf("", "Einsum") == ZERO
 
 
 def test_set_verifier_registers_replaces_and_removes(game, owner, mock, project):
-    tx = game.setVerifier("ai.onnx", "Gemm", mock, sender=owner)  # the default domain is stored as ""
+    tx = game.setVerifier("ai.onnx", "Einsum", mock, sender=owner)  # the default domain is stored as ""
     ev = game.VerifierSet.from_receipt(tx)[0]
-    assert (ev.domain, ev.opType, ev.verifier) == ("", "Gemm", mock.address)
-    assert game.verifierOf("", "Gemm") == game.verifierOf("ai.onnx", "Gemm") == mock.address
-    assert game.verifierOf("com.microsoft", "Gemm") == ZERO and game.verifierOf("", "gemm") == ZERO
+    assert (ev.domain, ev.opType, ev.verifier) == ("", "Einsum", mock.address)
+    assert game.verifierOf("", "Einsum") == game.verifierOf("ai.onnx", "Einsum") == mock.address
+    assert game.verifierOf("com.microsoft", "Einsum") == ZERO and game.verifierOf("", "einsum") == ZERO
     other = owner.deploy(project.MockVerifier)
-    game.setVerifier("", "Gemm", other, sender=owner)
-    assert game.verifierOf("", "Gemm") == other.address
-    tx = game.setVerifier("", "Gemm", ZERO, sender=owner)
-    assert game.VerifierSet.from_receipt(tx)[0].verifier == ZERO and game.verifierOf("", "Gemm") == ZERO
+    game.setVerifier("", "Einsum", other, sender=owner)
+    assert game.verifierOf("", "Einsum") == other.address
+    tx = game.setVerifier("", "Einsum", ZERO, sender=owner)
+    assert game.VerifierSet.from_receipt(tx)[0].verifier == ZERO and game.verifierOf("", "Einsum") == ZERO
 
 
 def test_set_verifier_with_a_name_too_long_for_a_descriptor_reverts(game, owner, mock):

@@ -116,8 +116,10 @@ def test_a_wrong_result_is_proven_and_the_worker_slashed(net, model, fault, kind
              lambda: w.log()[-3000:] + c.log()[-3000:])
 
     def settled():
-        if kind == "demand" and req.job(jid).status == JobStatus.CHALLENGED:
-            net.advance(11)  # let the demand window pass; the challenger then resolves by time-out
+        # Once the challenger has demanded a chunk, let the demand window pass: it then resolves by time-out.
+        if (kind == "demand" and req.job(jid).status == JobStatus.CHALLENGED
+                and req.events("ChunkDemanded", contract="game", jobId=jid)):
+            net.advance(11)
         return req.events("DisputeSettled", jobId=jid)
 
     ev = wait_for(settled, 120, f"dispute over job {jid} settled", lambda: w.log()[-3000:] + c.log()[-4000:])
@@ -170,7 +172,7 @@ def test_a_griefing_challenger_loses_its_bond(net, model):
     wait_for(lambda: req.events("TracePosted", contract="game", jobId=jid), 60, "trace posted", w.log)
 
     def settled():
-        if req.job(jid).status == JobStatus.CHALLENGED:
+        if req.job(jid).status == JobStatus.CHALLENGED and req.events("TracePosted", contract="game", jobId=jid):
             net.advance(31)  # the proof window passes with no proof (there is none to find)
         return req.events("DisputeSettled", jobId=jid)
 
@@ -186,3 +188,35 @@ def test_a_griefing_challenger_loses_its_bond(net, model):
     assert after[worker_addr] - before[worker_addr] == to_worker + FEE
     w.terminate()
     c.terminate()
+
+
+@pytest.mark.parametrize("name,threads", [("mlp", 1), ("mlp", 2), ("cnn", 1), ("cnn", 2)])
+def test_no_honest_trace_has_a_provable_inconsistency(name, threads):
+    """The property that keeps honest workers safe: on 50 real inputs per model and setting, the
+    challenger's search (the same rule as the on-chain verifiers) finds nothing to prove in an honest
+    worker's trace — whatever its thread count."""
+    import hashlib
+
+    from assay.commitments import codec
+    from assay.fraud.prover import find_fraud
+    from assay.fraud.trace import build_trace
+    from assay.inference.runner import InferenceRunner, SessionConfig
+
+    if name == "mlp":
+        onnx_bytes, x = logits_mlp()
+        feed_name = "x"
+    else:
+        z = modelzoo.digits_cnn()
+        onnx_bytes, x, feed_name = z.onnx_bytes, z.x_test, z.input_name
+    mid = "0x" + hashlib.sha256(onnx_bytes).hexdigest()
+    runner = InferenceRunner(SessionConfig(intra_op_threads=threads))
+    checked = 0
+    for i in range(50):
+        feed = {feed_name: x[i:i + 1]}
+        outs, trace = build_trace(runner, mid, onnx_bytes, feed)
+        report = find_fraud(onnx_bytes, trace, codec.encode_tensors(list(feed.items())),
+                            codec.encode_tensors([(k, np.asarray(v)) for k, v in outs.items()]))
+        assert report.finding is None, report.finding
+        assert not report.unsupported  # every node was checked
+        checked += report.nodes_checked
+    assert checked == 50 * len(onnx.load_from_string(onnx_bytes).graph.node)
