@@ -55,6 +55,8 @@ class Worker(Daemon):
         self.cfg = cfg
         self.me = sdk.address
         self.models: dict[str, bytes] = {}  # model id -> verified ONNX bytes
+        self.model_uris: dict[str, list[str]] = {}  # model id -> its registered URIs (for records)
+        self.inputs: dict[int, tuple] = {}  # job id -> (input bytes, tensors) checked before the claim
         self.bad_models: dict[str, str] = {}  # model id -> why it cannot be served
         self.rejected: dict[int, str] = {}  # job id -> why it was not taken
         self.candidates: dict[int, Candidate] = {}
@@ -96,6 +98,8 @@ class Worker(Daemon):
                 self.journal.set_phase(jid, "lost")  # someone else has it, or it ended
             if j.status != JobStatus.OPEN:
                 self.candidates.pop(jid, None)
+                if not (j.status == JobStatus.CLAIMED and _same(j.worker, self.me)):
+                    self.inputs.pop(jid, None)  # checked for a claim that went to someone else
         self.metrics.active.set(mine_claimed)
         self._finalize(to_finalize)
         self._work(to_compute, now)
@@ -150,6 +154,7 @@ class Worker(Daemon):
         try:
             self._model(c.model_id)
             raw, tensors = self.sdk.job_input(jid, max_bytes=self.cfg.max_input_bytes)
+            self.inputs[jid] = (raw, tensors)
             from ..inference.runner import inputs_spec, validate_inputs
             from ..models import load_onnx
 
@@ -210,6 +215,7 @@ class Worker(Daemon):
         if model_id not in self.models:
             try:
                 self.models[model_id] = self.sdk.fetch_model(model_id, max_bytes=self.cfg.max_model_bytes)
+                self.model_uris[model_id] = self.sdk.model(model_id).uris
             except AssayError as e:
                 self.bad_models[model_id] = f"model {model_id} unusable: {str(e).splitlines()[0]}"
                 raise
@@ -221,7 +227,8 @@ class Worker(Daemon):
             return row.output, bytes.fromhex(row.output_root)
         model_id = hex32(j.model_id)
         onnx_bytes = self._model(model_id)
-        _raw, tensors = self.sdk.job_input(j.job_id, max_bytes=self.cfg.max_input_bytes)
+        _raw, tensors = self.inputs.pop(j.job_id, None) or self.sdk.job_input(
+            j.job_id, max_bytes=self.cfg.max_input_bytes)
         t0 = time.perf_counter()
         # Canonical run: the posted outputs are this run's, so a dispute's trace holds the same bits.
         outs, trace = build_trace(self.sdk.runner, model_id, onnx_bytes, dict(tensors))
@@ -237,7 +244,7 @@ class Worker(Daemon):
         root = roots.io_root_of_container(container)
         self.journal.record_output(j.job_id, container, root.hex(), dt * 1000)
         self.sdk.save_record(j.job_id, {
-            "job_id": j.job_id, "worker": self.me, "model_id": model_id, "model_uris": self.sdk.model(model_id).uris,
+            "job_id": j.job_id, "worker": self.me, "model_id": model_id, "model_uris": self.model_uris.get(model_id, []),
             "runtime": outs.runtime, "infer_ms": round(dt * 1000, 3), "output_root": "0x" + root.hex(),
             "trace_sha256": trace_digest,
             "computed_at": time.time()})
@@ -342,11 +349,7 @@ def _dishonest(fault: str, trace: Trace, items: list) -> list:
     elif fault == "wrong-weights":
         victim = lay.initializers[0].name
     elif fault.startswith("corrupt-node:"):
-        victim = None
-        k = int(fault.split(":", 1)[1])
-        n_in, n_init = len(lay.inputs), len(lay.initializers)
-        # node K's first output: value ids of node outputs follow inputs and initializers in node order
-        victim = _node_output_name(lay, k, n_in + n_init)
+        victim = _node_output_name(lay, int(fault.split(":", 1)[1]))  # node K's first output
     else:
         victim = None
     if victim is not None:
@@ -362,24 +365,12 @@ def _dishonest(fault: str, trace: Trace, items: list) -> list:
     return items
 
 
-def _node_output_name(lay, k: int, first_node_value: int) -> str:
+def _node_output_name(lay, k: int) -> str:
     from ..commitments.roots import ABSENT
+    from ..fraud.calldata import node_io
 
-    import struct
-
-    desc = lay.descriptors[k]
-    # descriptor: 0x01 || str16 domain || str16 op || n_in u16 || ids u32... || n_out u16 || ids u32...
-    i = 1
-    for _ in range(2):
-        (ln,) = struct.unpack(">H", desc[i:i + 2])
-        i += 2 + ln
-    (n_in,) = struct.unpack(">H", desc[i:i + 2])
-    i += 2 + 4 * n_in
-    (n_out,) = struct.unpack(">H", desc[i:i + 2])
-    i += 2
-    for _ in range(n_out):
-        (vid,) = struct.unpack(">I", desc[i:i + 4])
-        i += 4
+    _ins, outs = node_io(lay, k)
+    for vid in outs:
         if vid != ABSENT:
             return lay.values[vid]
     raise ValueError(f"node {k} has no output")
