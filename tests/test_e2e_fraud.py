@@ -89,7 +89,11 @@ def _challenger(net, name, extra=None):
 
 
 def _balances(sdk, who):
-    return {a: sdk.token_balance(a) + sdk.credits(a) for a in who}
+    """Tokens + credits of each account, all read at one block (a daemon may withdraw in between)."""
+    block = sdk.w3.eth.block_number
+    token, jobs = sdk.c.token.functions, sdk.c.jobs.functions
+    return {a: token.balanceOf(a).call(block_identifier=block) + jobs.creditsOf(a).call(block_identifier=block)
+            for a in who}
 
 
 @pytest.mark.parametrize("fault,kind", [
