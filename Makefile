@@ -10,7 +10,7 @@ NETWORK ?= ethereum:local:foundry
 # or a second test run is never shared with this one.
 FREE_PORT = $(shell python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 
-.PHONY: setup compile test test-fast demo bench gas-snapshot clean
+.PHONY: setup compile test test-fast demo bench gas-snapshot clean lint
 
 setup:
 	@bash tools/setup.sh
@@ -30,6 +30,11 @@ bench: compile
 # Rewrite tests/gas_snapshot.json from the current contracts (commit the result on purpose).
 gas-snapshot: compile
 	@APE_FOUNDRY_HOST=http://127.0.0.1:$(FREE_PORT) ASSAY_UPDATE_GAS_SNAPSHOT=1 ape test tests/test_gas.py --network $(NETWORK) -p no:cacheprovider
+
+# Slither over contracts/ (its own venv .venv-lint); fails on any high/medium finding not triaged in
+# docs/reliability-lint.md.
+lint: setup
+	@bash tools/lint.sh
 
 clean:
 	rm -rf .build contracts/.cache .pytest_cache

@@ -110,6 +110,7 @@ contract DisputeGame is IDisputeGame, AccessControl {
     function open(uint256 _jobId, address _challenger, address _worker) external returns (uint64 deadline_) {
         // INVARIANT: only the JobManager, which froze the job and escrowed the bond, opens disputes.
         if (msg.sender != address(_JOBS)) revert NotJobManager(msg.sender);
+        // slither-disable-next-line incorrect-equality -- an enum comparison, not a balance or timestamp an attacker can nudge
         if (_disputes[_jobId].phase == Phase.Open) revert DisputeAlreadyOpen(_jobId);
         IModelRegistry.Model memory m = _REGISTRY.getModel(_JOBS.getJob(_jobId).modelId);
         uint40 nowTs = uint40(block.timestamp);

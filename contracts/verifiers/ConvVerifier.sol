@@ -181,6 +181,7 @@ contract ConvVerifier is OpVerifierBase {
 
     function _convDecide(Win memory _w, Operand[] calldata _inputs, uint256 _k, uint256 _y) private view returns (bool) {
         (uint256 i0, uint256 i1, uint256 j0, uint256 j1) = _rowsCols(_w);
+        // slither-disable-next-line divide-before-multiply -- index arithmetic: channels per group (divisibility checked in _conv) and the group of channel m are floors by design
         uint256 cg = _w.x[1] / _w.group;
         uint256 c0 = _w.m / (_w.o[1] / _w.group) * cg;
         bool any = i1 > i0 && j1 > j0;

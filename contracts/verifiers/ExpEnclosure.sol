@@ -24,6 +24,7 @@ library ExpEnclosure {
     /// @notice (fLo, fHi, k) with fLo·2^-(64+k) ≤ e^-u ≤ fHi·2^-(64+k) for all u ∈ [uLo, uHi]·2^-64.
     function expNeg(uint256 _uLo, uint256 _uHi) internal pure returns (uint256 fLo_, uint256 fHi_, uint256 k_) {
         if (_uLo >= U_MAX) return (0, 1 << 64, TINY_K);
+        // slither-disable-next-line divide-before-multiply -- range reduction: k = floor(uLo / ln2+) by design (see the @dev above)
         k_ = _uLo / LN2_HI;
         uint256 vLo = _uLo - k_ * LN2_HI;
         uint256 vHi = _uHi - k_ * LN2_LO;
@@ -60,6 +61,7 @@ library ExpEnclosure {
 
     /// @notice (⌊x·2^q⌋, ⌈x·2^q⌉) of a finite float32 (|x·2^q| must fit; q ≤ 120 here).
     function toFixed(uint256 _bits, uint256 _q) internal pure returns (int256 lo_, int256 hi_) {
+        // slither-disable-next-line unused-return -- the raw exponent field is not needed: eff already encodes it
         (uint256 sign,, uint256 man, uint256 eff) = Float32.fields(_bits);
         int256 sh = int256(eff) - 150 + int256(_q);
         uint256 lo;

@@ -157,6 +157,7 @@ contract MatMulVerifier is OpVerifierBase {
         if (consistent_ && (dot_.k == 0 || dot_.k > _MAX_K)) revert UnsupportedSize(dot_.k);
         _requireIndex(_output, _outIndex);
         if (!consistent_) return (false, dot_);
+        // slither-disable-next-line divide-before-multiply -- index arithmetic: r is the row of the flat output index (a floor by design)
         uint256 r = _outIndex / nCols;
         uint256 col = _outIndex % nCols;
         dot_.pa = _run(_inputs[0], 0, uint8(uint256(ta)), r * dot_.k, dot_.k, 4);

@@ -214,6 +214,7 @@ library ProductSumRule {
             if (need >= 256) return false;
             return _acc.s + _n >= (uint256(1) << uint256(need));
         }
+        // slither-disable-next-line unused-return -- the raw exponent field is not needed: by already encodes it
         (uint256 sy,, uint256 my, uint256 by) = Float32.fields(_y);
         int256 sh = int256(by) - 150 - _g;
         uint256 yq;
