@@ -32,12 +32,18 @@ UNIT = 10**18
 def tokens(s: str) -> int:
     """'1.5' tokens -> 1500000000000000000 units."""
     try:
-        v = Decimal(s)
+        v = Decimal(s.strip())
     except InvalidOperation as e:
         raise click.BadParameter(f"{s!r} is not a number of tokens (e.g. 0.5)") from e
+    if not v.is_finite():
+        raise click.BadParameter(f"{s!r} is not a finite number of tokens (e.g. 0.5)")
     if v < 0:
-        raise click.BadParameter("amounts cannot be negative")
-    return int(v * UNIT)
+        raise click.BadParameter(f"{s!r}: amounts cannot be negative")
+    units = v * UNIT
+    if units != units.to_integral_value():
+        raise click.BadParameter(f"{s!r} has more than 18 decimals: the smallest amount is 0.000000000000000001 "
+                                 "token (1 unit)")
+    return int(units)
 
 
 def fmt_tokens(units: int) -> str:
@@ -118,7 +124,8 @@ class AssayGroup(click.Group):
             return super().invoke(ctx)
         except AssayError as e:
             msg = str(e)
-            console.print(f"[bold red]error:[/] {msg}", highlight=False)
+            # soft_wrap: never break a path or an id across lines (the text must stay copyable)
+            console.print(f"[bold red]error:[/] {msg}", highlight=False, soft_wrap=True)
             sys.exit(1)
 
 

@@ -34,6 +34,10 @@ class DeploymentNotFound(AssayError, FileNotFoundError):
     """No deployment file for the requested network."""
 
 
+class InsufficientTokens(AssayError, ValueError):
+    """The account holds fewer fee tokens than an action needs (nothing was sent)."""
+
+
 @dataclass
 class DecodedError:
     """A custom Solidity error decoded from revert data."""
@@ -65,7 +69,16 @@ class ContractReverted(AssayError, RuntimeError):
 
 # What to do about the errors a user is most likely to hit.
 _HINTS: dict[str, str] = {
-    "ModelNotRegistered": "register the model first (scripts/register_model.py) or check the model id",
+    "ModelNotRegistered": "check the model id (`assay model list`) and the network, or register the model first "
+    "(`assay model register FILE`)",
+    "ModelAlreadyRegistered": "this exact file is registered already: use its id (`assay model show ID`)",
+    "UnknownJob": "check the job id (`assay job list`) and that --network/--deployment name the deployment it was "
+    "submitted to",
+    "ZeroWorkerFee": "offer workers a positive fee",
+    "ZeroAmount": "give a positive amount",
+    "FeeTooLarge": "fees are uint96 token units: lower the fee",
+    "NothingToWithdraw": "nothing has finished unbonding: request an unstake first, then wait the unbonding delay",
+    "JobNotOpen": "the job was claimed, cancelled or expired meanwhile: check `assay job status`",
     "ModelDeprecated": "its owner deprecated this model; pick another model",
     "FeeAboveMax": "the model fee or protocol fee rose; raise maxTotalFee after checking quote()",
     "ClaimDeadlineInPast": "choose a claim deadline later than the current block time",

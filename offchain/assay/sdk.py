@@ -19,13 +19,14 @@ from typing import Any, Callable, Iterable, Mapping
 
 import numpy as np
 from web3 import Web3
+from web3.exceptions import ContractLogicError
 from web3.logs import DISCARD
 
 from . import chain as ch
 from .chain import Job, JobStatus, Sender, SenderConfig, StateReader
 from .commitments import codec, roots
 from .deployer import DEPLOYMENTS_DIR, deployment_path, load_deployment
-from .errors import AssayError, ConfigError
+from .errors import AssayError, ConfigError, DeploymentNotFound, InsufficientTokens
 from .inference.runner import InferenceRunner, inputs_spec, validate_inputs
 from .models import InvalidModel, load_onnx
 from .store import ContentStore, blob_uri, sha256_hex
@@ -33,6 +34,8 @@ from .store import ContentStore, blob_uri, sha256_hex
 VCLASS = {"EXACT": 0, "APPROX": 1, "NONE": 2}
 VCLASS_NAME = {v: k for k, v in VCLASS.items()}
 MAX_UINT256 = 2**256 - 1
+MAX_UINT96 = 2**96 - 1  # fees (worker, model owner) are uint96 on-chain
+MAX_UINT128 = 2**128 - 1  # stake balances are uint128 on-chain
 
 
 class ModelMismatch(AssayError, ValueError):
@@ -76,12 +79,59 @@ def hex32(b: bytes | str) -> str:
 def b32(x: bytes | str) -> bytes:
     if isinstance(x, (bytes, bytearray)):
         if len(x) != 32:
-            raise ConfigError(f"expected 32 bytes, got {len(x)}")
+            raise ConfigError(f"expected 32 bytes, got {len(x)}", "ids are 0x followed by 64 hex digits")
         return bytes(x)
-    h = x.lower().removeprefix("0x")
-    if len(h) != 64:
+    if not isinstance(x, str):
+        raise ConfigError(f"expected a 0x-hex id, got {type(x).__name__}", "ids are 0x followed by 64 hex digits")
+    h = x.strip().lower().removeprefix("0x")
+    if len(h) != 64 or any(c not in "0123456789abcdef" for c in h):
         raise ConfigError(f"{x!r} is not 32 bytes of hex", "ids are 0x followed by 64 hex digits")
     return bytes.fromhex(h)
+
+
+def check_amount(name: str, value: Any, *, max_value: int, allow_zero: bool = False) -> int:
+    """`value` as an int in [1 (or 0), max_value], else ConfigError naming the bound. Amounts are token
+    units (10**-18 token): a float or a bool is refused rather than silently rounded."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise ConfigError(f"{name} must be an integer number of token units, got {value!r}",
+                          "amounts are in token units (1 token = 10**18 units); convert with int(tokens * 10**18)")
+    v = int(value)
+    lo = 0 if allow_zero else 1
+    if v < lo:
+        raise ConfigError(f"{name} must be {'>= 0' if allow_zero else 'positive'}, got {v}",
+                          "give a positive amount of token units" if not allow_zero else "give 0 or more token units")
+    if v > max_value:
+        raise ConfigError(f"{name} {v} is larger than the contracts accept (at most {max_value})",
+                          "amounts this large overflow the on-chain field; check the units (10**18 units = 1 token)")
+    return v
+
+
+def _lenient_strings(w3: Web3) -> None:
+    """Make `w3` decode ABI strings that are not UTF-8 with backslash escapes instead of raising.
+
+    Anyone can put arbitrary bytes in a string the contracts store or log (a job's `inputURI`, a
+    model's URIs). With web3's strict decoder one such job makes every event query and view touching
+    it raise UnicodeDecodeError, which stalls a daemon's whole tick, every tick. Escaped text is never
+    trusted: a URI that does not resolve to bytes with the committed sha256 is refused by the store.
+    """
+    from eth_abi.decoding import StringDecoder
+
+    class _EscapingStringDecoder(StringDecoder):
+        def __init__(self, handle_string_errors: str = "backslashreplace"):
+            super().__init__(handle_string_errors)
+
+        @classmethod
+        def from_type_str(cls, abi_type, registry):  # noqa: ARG003 (eth_abi's signature)
+            return cls()
+
+    registry = w3.codec._registry  # noqa: SLF001 (eth_abi's codec keeps its registry here)
+    if getattr(registry, "_assay_lenient", False):
+        return
+    registry = registry.copy()
+    registry.unregister_decoder("string")
+    registry.register_decoder("string", _EscapingStringDecoder, label="string")
+    registry._assay_lenient = True  # noqa: SLF001
+    w3.codec = type(w3.codec)(registry)
 
 
 class Assay:
@@ -99,6 +149,7 @@ class Assay:
         publish_base: str | None = None,
     ):
         self.w3 = w3
+        _lenient_strings(w3)
         self.deployment = dict(deployment)
         self.c = ch.contracts(w3, deployment)
         self.state = StateReader(self.c)
@@ -129,9 +180,17 @@ class Assay:
             import json
 
             p = Path(deployment_file)
-            if not p.exists():
-                raise ConfigError(f"deployment file {p} not found", "deploy first (`assay devnet up` or `ape run deploy`)")
-            deployment = json.loads(p.read_text())
+            if not p.is_file():
+                raise DeploymentNotFound(f"deployment file {p} not found",
+                                         "check the path, or deploy first (`assay devnet up` or `ape run deploy`)")
+            try:
+                deployment = json.loads(p.read_text())
+            except (ValueError, UnicodeDecodeError) as e:
+                raise ConfigError(f"deployment file {p} is not valid JSON: {e}",
+                                  "restore the file written by the deploy script, or redeploy") from None
+            if not isinstance(deployment, dict) or not isinstance(deployment.get("contracts"), dict):
+                raise ConfigError(f"deployment file {p} has no 'contracts' table",
+                                  "give the file written by the deploy script (deployments/<network>.json)")
         else:
             deployment = load_deployment(network)
         w3 = ch.connect(rpc_url, deployment=deployment)
@@ -149,6 +208,15 @@ class Assay:
     def _send(self, fn: Any, label: str) -> Any:
         self._need_account()
         return self.sender.transact(fn, label=label)
+
+    def _view(self, fn: Any, label: str) -> Any:
+        """A view call whose revert comes back as ContractReverted with the decoded custom error."""
+        from .chain.sender import revert_data_of, reverted
+
+        try:
+            return fn.call()
+        except ContractLogicError as e:
+            raise reverted(revert_data_of(e), label, abi=fn.contract_abi) from None
 
     # ------------------------------------------------------------------ token
     def token_balance(self, who: str | None = None) -> int:
@@ -168,14 +236,14 @@ class Assay:
     def _need_tokens(self, amount: int, what: str) -> None:
         bal = self.token_balance()
         if bal < amount:
-            raise AssayError(
+            raise InsufficientTokens(
                 f"{what} needs {amount} token units and {self.address} holds {bal}",
-                "get more of the fee token (on a local devnet: `assay devnet fund`)",
+                "get more of the fee token (on a local devnet: `assay devnet up --fund` or TestToken.mint)",
             )
 
     # ------------------------------------------------------------------ models
     def model(self, model_id: bytes | str) -> ModelInfo:
-        m = self.c.registry.functions.getModel(b32(model_id)).call()
+        m = self._view(self.c.registry.functions.getModel(b32(model_id)), f"getModel({hex32(b32(model_id))})")
         owner, pending, fee, vclass, deprecated, graph_root, weights_root, uris = _model_fields(m)
         return ModelInfo(hex32(b32(model_id)), owner, list(uris), int(fee), VCLASS_NAME[int(vclass)],
                          bytes(graph_root), bytes(weights_root), bool(deprecated))
@@ -194,22 +262,33 @@ class Assay:
     ) -> str:
         """Check the ONNX file, put it in the content store, compute its roots and register it.
 
-        Returns the model id (0x-hex). Refuses malformed ONNX before any gas is spent.
+        Returns the model id (0x-hex). Refuses malformed ONNX, a model onnxruntime cannot load, a fee
+        the contracts cannot hold and an unknown verification class before any gas is spent.
         """
-        data = Path(source).read_bytes() if not isinstance(source, bytes) else source
+        if isinstance(source, bytes):
+            data = source
+        else:
+            p = Path(source)
+            if not p.is_file():
+                raise ConfigError(f"model file {p} not found", "give the path of an .onnx file")
+            data = p.read_bytes()
+        fee = check_amount("fee", fee, max_value=MAX_UINT96, allow_zero=True)
         load_onnx(data)  # raises InvalidModel with what is wrong
+        # A model onnxruntime cannot load (an opset from the future, an unknown custom op) would be
+        # registered and never served: load it once here, before any gas is spent.
+        self.runner.inputs_spec(sha256_hex(data), data)
         graph_root, weights_root = roots.model_roots(data)
         digest = self.store.put(data)
         all_uris = list(uris) or [self._uri_for(digest)]
         auto, uncovered = verification_class(data)
         cls_name = (vclass or auto).upper()
+        if cls_name not in VCLASS:
+            raise ConfigError(f"unknown verification class {vclass!r}", "use EXACT, APPROX or NONE")
         if uncovered and cls_name != "NONE":
             raise ConfigError(
                 f"class {cls_name} needs an on-chain verifier for every op; {', '.join(uncovered)} have none",
                 "register it as NONE (disputes then go to the arbiter) or use only verified ops",
             )
-        if cls_name not in VCLASS:
-            raise ConfigError(f"unknown verification class {vclass!r}", "use EXACT, APPROX or NONE")
         model_id = b32(digest)
         self._send(
             self.c.registry.functions.registerModel(model_id, all_uris, int(fee), VCLASS[cls_name], graph_root, weights_root),
@@ -235,8 +314,7 @@ class Assay:
 
     # ------------------------------------------------------------------ stake
     def stake(self, amount: int) -> Any:
-        if amount <= 0:
-            raise ConfigError("stake amount must be positive")
+        amount = check_amount("stake amount", amount, max_value=MAX_UINT128)
         self._need_tokens(amount, "staking")
         self.ensure_allowance(self.c.stake.address, amount)
         return self._send(self.c.stake.functions.stake(int(amount)), "stake")
@@ -252,13 +330,18 @@ class Assay:
 
     # ------------------------------------------------------------------ jobs: requester
     def quote(self, model_id: bytes | str, worker_fee: int) -> dict[str, int]:
-        o, p, t, c = self.c.jobs.functions.quote(b32(model_id), int(worker_fee)).call()
+        fee = check_amount("worker_fee", worker_fee, max_value=MAX_UINT96, allow_zero=True)
+        o, p, t, c = self._view(self.c.jobs.functions.quote(b32(model_id), fee), "quote")
         return {"owner_fee": int(o), "protocol_fee": int(p), "total": int(t), "collateral": int(c)}
 
     def prepare_input(self, model_id: bytes | str, inputs: Mapping[str, Any], onnx_bytes: bytes | None = None):
         """Validate `inputs` against the model's declared inputs; (container bytes, input root)."""
         data = onnx_bytes if onnx_bytes is not None else self.fetch_model(model_id)
         feed = validate_inputs(inputs_spec(load_onnx(data)), inputs, max_elements=self.runner.max_elements)
+        empty = [k for k, v in feed.items() if v.size == 0]
+        if empty:
+            raise ConfigError(f"input {empty[0]!r} has no elements (shape {list(feed[empty[0]].shape)})",
+                              "a job on an empty batch computes nothing: send at least one row")
         container = codec.encode_tensors(list(feed.items()))
         return container, roots.io_root_of_container(container)
 
@@ -273,16 +356,31 @@ class Assay:
         callback: bool = False,
         onnx_bytes: bytes | None = None,
     ) -> int:
-        """Validate, escrow and submit one job; its id. Inputs larger than the inline limit go to the store."""
-        if worker_fee <= 0:
-            raise ConfigError("worker_fee must be positive", "offer workers a fee (token units)")
+        """Validate, escrow and submit one job; its id. Inputs larger than the inline limit go to the store.
+
+        Everything that can be checked is checked before the first transaction (the token approval):
+        amounts, the claim window, the model, the inputs, the price and the balance."""
+        worker_fee = check_amount("worker_fee", worker_fee, max_value=MAX_UINT96)
+        params = self.params()
+        if isinstance(claim_ttl, bool) or not isinstance(claim_ttl, int) or claim_ttl <= 0:
+            raise ConfigError(f"claim_ttl must be a positive number of seconds, got {claim_ttl!r}",
+                              "give workers time to claim the job, e.g. claim_ttl=600 (the claim deadline is now + ttl)")
+        if claim_ttl > params["max_claim_ttl"]:
+            raise ConfigError(f"claim_ttl {claim_ttl}s is longer than this deployment allows ({params['max_claim_ttl']}s)",
+                              f"use claim_ttl <= {params['max_claim_ttl']}")
         info = self.model(model_id)
         if info.deprecated:
             raise AssayError(f"model {info.model_id} is deprecated by its owner", "pick another model")
         container, input_root = self.prepare_input(model_id, inputs, onnx_bytes)
-        params = self.params()
         q = self.quote(model_id, worker_fee)
-        max_total = q["total"] if max_total_fee is None else int(max_total_fee)
+        max_total = q["total"] if max_total_fee is None else check_amount(
+            "max_total_fee", max_total_fee, max_value=MAX_UINT256)
+        if max_total < q["total"]:
+            raise ConfigError(
+                f"the job costs {q['total']} token units (worker {worker_fee} + model owner {q['owner_fee']} + "
+                f"protocol {q['protocol_fee']}) but max_total_fee is {max_total}",
+                "raise max_total_fee to at least the quote (Assay.quote), or lower worker_fee",
+            )
         self._need_tokens(q["total"], "this job")
         self.ensure_allowance(self.c.jobs.address, q["total"])
         if len(container) <= params["max_inline_bytes"]:
@@ -408,7 +506,7 @@ class Assay:
         return self.state.credits(who or self.address)
 
     def withdraw_credits(self, amount: int | None = None) -> int:
-        amt = self.credits() if amount is None else int(amount)
+        amt = self.credits() if amount is None else check_amount("amount", amount, max_value=MAX_UINT256)
         if amt <= 0:
             raise AssayError(f"{self.address} has no credits to withdraw", "credits come from finalized jobs and refunds")
         self._send(self.c.jobs.functions.withdraw(amt), "withdraw")

@@ -483,6 +483,7 @@ class InferenceRunner:
         if trace:
             proto, trace_names = trace_model(proto)
             data = proto.SerializeToString()
+        _check_opsets(proto)
         del proto
         try:
             session = ort.InferenceSession(
@@ -552,6 +553,23 @@ class InferenceRunner:
         out.runtime = {**self.runtime_info(trace=trace), "providers": list(entry.providers)}
         out.trace = {n: by_name[n] for n in entry.trace_names} if entry.trace_names is not None else None
         return out
+
+
+def _check_opsets(proto) -> None:
+    """InvalidModel naming the opset when the model imports a standard ONNX opset newer than the
+    installed onnx/onnxruntime know (onnx's checker lets such a model through; onnxruntime's own
+    message is a C++ assertion)."""
+    import onnx
+    import onnxruntime as ort
+
+    newest = onnx.defs.onnx_opset_version()
+    for imp in proto.opset_import:
+        if imp.domain in ("", "ai.onnx") and imp.version > newest:
+            raise InvalidModel(
+                f"the model imports ONNX opset {imp.version}, newer than the {newest} this machine supports "
+                f"(onnx {onnx.__version__}, onnxruntime {ort.__version__})",
+                f"re-export the model with opset <= {newest} (e.g. torch.onnx.export(..., opset_version=17))",
+            )
 
 
 def _short(e: Exception) -> str:
