@@ -187,7 +187,8 @@ def test_a_withheld_trace_is_searched_by_demands_and_the_bad_node_proven(net, zo
     worker_addr, chal_addr = net.sdk(WORKER).address, net.sdk(CHALLENGER).address
     stake0 = req.stake_of(worker_addr)
     before = _balances(req, [chal_addr, req.address, params["treasury"]])
-    jid = req.submit(mid, {feed_name: x[:1]}, worker_fee=FEE, claim_ttl=5)  # the job refunds after the slash
+    # (a claim deadline with room for the daemons' first ticks, which read every job of the honest run)
+    jid = req.submit(mid, {feed_name: x[:1]}, worker_fee=FEE, claim_ttl=30)
     logs = lambda: w.log()[-3000:] + c.log()[-4000:]  # noqa: E731
     ev = wait_for(lambda: req.events("DisputeSettled", jobId=jid), 120, f"dispute over job {jid} settled", logs)
     assert ev[-1]["args"]["challengerWon"] is True
