@@ -156,6 +156,8 @@ class Challenger(Daemon):
             settled = self.sdk.events("DisputeSettled", jobId=jid)
             won = bool(settled and settled[-1]["args"]["challengerWon"])
             (self.metrics.won if won else self.metrics.lost).inc()
+            self.searches.pop(jid, None)
+            self.gave_up.pop(jid, None)
             self.journal.set_phase(jid, "won" if won else "lost")
             log.info("dispute over job %d settled: %s", jid, "won" if won else "lost",
                      extra={"event": "settled", "job_id": jid, "won": won})
