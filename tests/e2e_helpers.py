@@ -119,3 +119,47 @@ def wait_for(pred: Callable[[], Any], timeout: float, what: str, on_timeout: Cal
         if time.time() > end:
             raise AssertionError(f"timed out after {timeout}s waiting for {what}\n{on_timeout()}")
         time.sleep(0.2)
+
+
+def start_devnet_with(directory: Path, local: dict) -> Devnet:
+    """`start_devnet` with keys of config/deploy.yaml's `local` section replaced (merged one level deep:
+    `{"params": {"challenge_window": 300}}` changes that one parameter and keeps the others)."""
+    import yaml
+
+    raw = yaml.safe_load((ROOT / "config" / "deploy.yaml").read_text())
+    section = dict(raw.get("local") or {})
+    for key, value in local.items():
+        section[key] = {**(section.get(key) or {}), **value} if isinstance(value, dict) else value
+    raw["local"] = section
+    config = directory / "deploy.yaml"
+    config.write_text(yaml.safe_dump(raw))
+    anvil = Anvil().start()
+    try:
+        rec = deploy_local(anvil.url, config=config, deployments_dir=directory, log=lambda m: None)
+    except BaseException:
+        anvil.stop()
+        raise
+    return Devnet(anvil, directory, Path(rec["path"]))
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def scrape_metrics(port: int) -> dict[str, float]:
+    """A daemon's /metrics as {sample name with labels: value} (Prometheus text format)."""
+    import urllib.request
+
+    from prometheus_client.parser import text_string_to_metric_families
+
+    text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
+    out = {}
+    for fam in text_string_to_metric_families(text):
+        for s in fam.samples:
+            labels = ",".join(f"{k}={v}" for k, v in sorted(s.labels.items()))
+            out[f"{s.name}{{{labels}}}" if labels else s.name] = s.value
+    return out

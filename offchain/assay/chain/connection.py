@@ -16,6 +16,7 @@ from typing import Any, Iterator, Mapping
 import requests
 from web3 import Web3
 from web3.contract import Contract
+from web3.types import RPCEndpoint
 
 from .. import artifacts
 from ..errors import AssayError, ConfigError
@@ -67,7 +68,12 @@ def connect(
             f"unsupported RPC URL {rpc_url!r}",
             "give an http:// or https:// JSON-RPC endpoint, e.g. http://127.0.0.1:8545",
         )
-    w3 = Web3(Web3.HTTPProvider(rpc_url, request_kwargs={"timeout": timeout}))
+    # web3's validation middleware asks the node for its chain id before every eth_call, gas estimate
+    # and send: more than half of all JSON-RPC calls (docs/benchmarks.md). A node's chain id does not
+    # change, so web3's own request cache keeps it (that one method only; nothing else is cached).
+    provider = Web3.HTTPProvider(rpc_url, request_kwargs={"timeout": timeout}, cache_allowed_requests=True,
+                                 cacheable_requests={RPCEndpoint("eth_chainId")})
+    w3 = Web3(provider)
     install_retries(w3, retry)
     chain_id = _chain_id(w3, rpc_url, timeout)
     if deployment is not None:

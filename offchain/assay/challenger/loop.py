@@ -7,7 +7,9 @@ Each tick pins a block and, for every posted result it has not finished with:
 - **Challenged by us**: once the worker has posted its trace root, fetch the trace it published,
   check it against that root, search it for the cheapest provable inconsistency
   (`assay.fraud.prover`) and prove it on-chain in one transaction. If the worker does not answer
-  in time, or withholds its trace, resolve by time-out / demand chunks (see the game).
+  in time, resolve by time-out. If it withholds its trace, demand chunks: a binary search over the
+  nodes against its own run, then the proof's operands, and prove from the answers alone
+  (`assay.challenger.withheld`); a demand left unanswered wins by time-out.
 - After the dispute settles: withdraw credits.
 It never challenges a result it has not re-run itself, never proves with data it has not checked
 against the worker's commitments, and a bad tick never stops it.
@@ -27,10 +29,11 @@ from ..commitments import codec
 from ..daemon import Daemon
 from ..errors import AssayError, ContractReverted
 from ..fraud.prover import find_fraud, outputs_close
-from ..fraud.trace import Trace
+from ..fraud.trace import Trace, build_trace
 from ..sdk import Assay, hex32
 from ..worker.journal import Journal
 from .config import ChallengerConfig
+from .withheld import Demand, DemandSearch, GiveUp, answers_of
 
 log = logging.getLogger("assay.challenger")
 
@@ -62,6 +65,8 @@ class Challenger(Daemon):
         self.me = sdk.address
         self.rng = rng or random.Random()
         self.models: dict[str, bytes] = {}
+        self.searches: dict[int, DemandSearch] = {}  # job id -> search of a withheld trace
+        self.gave_up: dict[int, str] = {}  # job id -> why the search stopped (logged once)
 
     # ------------------------------------------------------------------ one tick
     def tick(self) -> None:
@@ -151,6 +156,8 @@ class Challenger(Daemon):
             settled = self.sdk.events("DisputeSettled", jobId=jid)
             won = bool(settled and settled[-1]["args"]["challengerWon"])
             (self.metrics.won if won else self.metrics.lost).inc()
+            self.searches.pop(jid, None)
+            self.gave_up.pop(jid, None)
             self.journal.set_phase(jid, "won" if won else "lost")
             log.info("dispute over job %d settled: %s", jid, "won" if won else "lost",
                      extra={"event": "settled", "job_id": jid, "won": won})
@@ -163,6 +170,9 @@ class Challenger(Daemon):
             return
         if not d.trace_root or self.journal.job(jid).phase == "proving":
             return
+        if jid in self.searches:
+            self._search_by_demands(jid, d, now)
+            return
         try:
             model = self._model(hex32(j.model_id))
             blob = self.game.fetch_trace(d, self.sdk.store)
@@ -172,7 +182,8 @@ class Challenger(Daemon):
         except AssayError as e:
             log.warning("job %d: the worker's trace is unusable (%s); demanding chunks", jid, str(e).splitlines()[0],
                         extra={"event": "trace_unusable", "job_id": jid})
-            self.game.demand_if_possible(jid, d, now)
+            self.searches[jid] = self._search_of(jid, j)
+            self._search_by_demands(jid, d, now)
             return
         input_raw, _ = self.sdk.job_input(jid)
         report = find_fraud(model, trace, input_raw, self.sdk.result(jid).raw)
@@ -190,6 +201,47 @@ class Challenger(Daemon):
             return
         self.metrics.proven.labels(f.kind).inc()
         log.info("job %d: fraud proven (%s)", jid, f.detail, extra={"event": "proven", "job_id": jid})
+
+
+    # ------------------------------------------------------------------ a withheld trace
+    def _search_of(self, jid: int, j: Any) -> DemandSearch:
+        """The demand search of a job: this challenger's own canonical run (every value) against the
+        job's input and the posted output."""
+        model_id = hex32(j.model_id)
+        model = self._model(model_id)
+        _raw, tensors = self.sdk.job_input(jid)
+        _outs, own = build_trace(self.sdk.runner, model_id, model, dict(tensors))
+        return DemandSearch(model, own.values, dict(tensors), self.sdk.result(jid).outputs,
+                            rtol=self.cfg.rtol, atol=self.cfg.atol)
+
+    def _search_by_demands(self, jid: int, d: Any, now: int) -> None:
+        """One step of the search: wait for the outstanding demand, else demand the next chunk or prove."""
+        if d.demand_deadline or now > d.proof_deadline or jid in self.gave_up:
+            return
+        search = self.searches[jid]
+        answers = answers_of(self.sdk.events("DemandAnswered", contract="game", jobId=jid))
+        step = search.next_step(jid, answers, d.max_demands - d.demands_made)
+        if isinstance(step, GiveUp):
+            self.gave_up[jid] = step.reason
+            log.warning("job %d: no proof from the worker's answers (%s); the time-out decides", jid, step.reason,
+                        extra={"event": "no_proof", "job_id": jid})
+            return
+        if isinstance(step, Demand):
+            self.game._send("demandChunk", step.args(jid, search.graph), "demandChunk")
+            log.info("job %d: demanded value %d layout %d leaves %d..%d (%s)", jid, step.value_id, step.layout,
+                     step.first_leaf, step.first_leaf + step.leaves - 1, step.why,
+                     extra={"event": "demanded", "job_id": jid, "value_id": step.value_id})
+            return
+        try:
+            self.game._send(step.function, step.args, step.function)
+        except ContractReverted as e:
+            self.gave_up[jid] = f"{step.function} rejected: {e.error}"
+            log.error("job %d: proof %s rejected: %s", jid, step.detail, e.error,
+                      extra={"event": "proof_rejected", "job_id": jid})
+            return
+        self.metrics.proven.labels(step.kind).inc()
+        log.info("job %d: fraud proven from %d answered demands (%s)", jid, len(answers), step.detail,
+                 extra={"event": "proven", "job_id": jid, "demands": len(answers)})
 
 
 def _floats_first(outs: dict) -> dict:

@@ -41,7 +41,8 @@ class WorkerConfig(BaseModel):
                                    "HTTP on this port (0: a free one; null: do not serve — challengers then "
                                    "cannot fetch your traces and you lose disputes)")
     publish_url: str | None = Field(None, description="public base URL of the served store (default: http://127.0.0.1:store_port/blobs)")
-    # test-only behaviour (never set in production): wrong-output, slow-inference, ignore-demands, withhold-trace
+    # test-only behaviour (never set in production): wrong-output, slow-inference, ignore-demands, withhold-trace,
+    # withhold-trace-answer-demands:K (node K corrupted, trace withheld, demands answered)
     fault: str | None = None
 
     @field_validator("models")

@@ -235,7 +235,7 @@ class Worker(Daemon):
         dt = time.perf_counter() - t0
         items = [(name, np.asarray(v)) for name, v in outs.items()]
         if self.cfg.fault and self.cfg.fault != "slow-inference":
-            items = _dishonest(self.cfg.fault, trace, items)  # test-only: a dishonest worker
+            items = _dishonest(self.cfg.fault, trace, items, onnx_bytes)  # test-only: a dishonest worker
         trace_digest = self.sdk.store.put(trace.encode())
         self.metrics.inference.observe(dt)
         if self.cfg.fault == "slow-inference":  # test-only: a window to kill the worker mid-job
@@ -309,7 +309,8 @@ class Worker(Daemon):
             trace = Trace.decode(model, self.sdk.store.get(digest))
             if d.trace_root is None:
                 uri = self.sdk._uri_for(digest)
-                if self.cfg.fault in ("withhold-trace", "ignore-demands"):  # test-only: withhold the data
+                if self.cfg.fault in ("withhold-trace", "ignore-demands") or _withholds_and_answers(self.cfg.fault):
+                    # test-only: withhold the data (demands are still answered, except with ignore-demands)
                     uri = f"http://127.0.0.1:9/blobs/{digest}"
                 self.game.post_trace(jid, trace, digest, uri)
                 log.info("job %d: trace root posted", jid, extra={"event": "trace_posted", "job_id": jid})
@@ -333,12 +334,17 @@ class Worker(Daemon):
                 log.info("finalized %s", done, extra={"event": "finalized", "job_ids": done})
 
 
-def _dishonest(fault: str, trace: Trace, items: list) -> list:
+def _dishonest(fault: str, trace: Trace, items: list, onnx_bytes: bytes | None = None) -> list:
     """TEST ONLY (the hidden --fault option): how a cheating worker could lie. Every variant posts a
     first output moved by +1 (so a challenger re-running the job notices); all but `wrong-output` also
     make the trace's graph outputs equal to the posted ones and plant the lie earlier in the trace:
     `wrong-input` (graph input 0), `wrong-weights` (initializer 0), `corrupt-node:K` (node K's output).
-    `withhold-trace` / `ignore-demands` post an honest-looking trace root but withhold the data."""
+    `withhold-trace` / `ignore-demands` post an honest-looking trace root but withhold the data;
+    `withhold-trace-answer-demands:K` instead moves node K's output and recomputes every later node
+    from it, so node K is the trace's only inconsistency and the posted outputs follow from the lie;
+    it withholds the trace and answers every chunk demand (the challenger must find node K by demands)."""
+    if _withholds_and_answers(fault):
+        return _corrupt_and_propagate(trace, onnx_bytes, int(fault.split(":", 1)[1]), [n for n, _ in items])
     name, v = items[0]
     items = [(name, (v + 1).astype(v.dtype) if v.dtype.kind in "fiu" else v)] + list(items[1:])
     if fault == "wrong-output":
@@ -363,6 +369,30 @@ def _dishonest(fault: str, trace: Trace, items: list) -> list:
         if posted is not None:
             trace.values[out_name] = np.asarray(posted)
     return items
+
+
+def _withholds_and_answers(fault: str | None) -> bool:
+    return bool(fault) and fault.startswith("withhold-trace-answer-demands:")
+
+
+def _corrupt_and_propagate(trace: Trace, onnx_bytes: bytes, k: int, output_names: list[str]) -> list:
+    """TEST ONLY: node K's first output moved (+1000 on element 0), every later node recomputed from the
+    trace's values (onnx's reference evaluator); the outputs to post, taken from that trace."""
+    from onnx.reference import ReferenceEvaluator
+
+    from ..models import load_onnx
+
+    nodes = load_onnx(onnx_bytes).graph.node
+    victim = _node_output_name(trace.layout, k)
+    a = np.array(trace.values[victim], copy=True)
+    a.reshape(-1)[0] += 1000 if a.dtype.kind == "f" else 1
+    trace.values[victim] = a
+    for node in nodes[k + 1:]:
+        res = ReferenceEvaluator(node).run(None, {n: trace.values[n] for n in node.input if n})
+        for out_name, value in zip(node.output, res):
+            if out_name:
+                trace.values[out_name] = np.asarray(value, dtype=trace.values[out_name].dtype)
+    return [(n, trace.values[n]) for n in output_names]
 
 
 def _node_output_name(lay, k: int) -> str:
