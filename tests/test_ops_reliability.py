@@ -492,7 +492,7 @@ def test_worker_refuses_an_unknown_deployment(cli, net, tmp_path):
         c["address"] = "0x" + "11" * 20
     (tmp_path / "reset.json").write_text(json.dumps(rec))
     code, out = cli({"deployment_file": str(tmp_path / "reset.json")}, "--account", str(W_LOGS))
-    assert code == 1 and "no contract at the ModelRegistry address" in out and "redeploy" in out
+    assert code == 1 and "no contract at the JobManager address" in out and "redeploy" in out
 
 
 def test_worker_refuses_an_unreachable_rpc(cli):

@@ -90,6 +90,14 @@ class Worker(Daemon):
                 if row is not None and row.phase in ("failed", "challenged"):
                     continue
                 self._behind(row, j)
+                if j.claim_deadline < now:  # can never be claimed: stop reading it every tick
+                    if row is not None and row.phase in ("open", "seen"):
+                        self.journal.set_phase(jid, "lost")
+                    self.candidates.pop(jid, None)
+                    continue
+                if (row is None or row.phase == "lost") and (not self.served or hex32(j.model_id) in self.served):
+                    # The scan cursor is past its event: keep it in the journal so a restart sees it.
+                    self.journal.remember_open(jid, hex32(j.model_id), reopened=True)
                 to_claim.append(jid)
             elif j.status == JobStatus.CLAIMED and _same(j.worker, self.me):
                 self._behind(row, j)
@@ -144,22 +152,14 @@ class Worker(Daemon):
             b = min(a + 1999, head)
             for ev in self.sdk.c.jobs.events.JobSubmitted().get_logs(from_block=a, to_block=b):
                 args = ev["args"]
-                c = self.candidates[int(args["jobId"])] = Candidate(
+                self.candidates[int(args["jobId"])] = Candidate(
                     int(args["jobId"]), hex32(args["modelId"]), int(args["workerFee"]), int(args["claimDeadline"]))
-                self._remember(c, reopened=False)
             for ev in self.sdk.c.jobs.events.JobReopened().get_logs(from_block=a, to_block=b):
                 jid = int(ev["args"]["jobId"])
                 if jid not in self.candidates:
                     j = self.sdk.job(jid)
                     self.candidates[jid] = Candidate(jid, hex32(j.model_id), j.worker_fee, j.claim_deadline)
-                self._remember(self.candidates[jid], reopened=True)
         self.journal.put("scan_block", str(head + 1))
-
-    def _remember(self, c: Candidate, *, reopened: bool) -> None:
-        """Keep a served open job in the journal: the scan cursor moves past its event, and a restart
-        (after SIGTERM, say) must still see it."""
-        if not self.served or c.model_id in self.served:
-            self.journal.remember_open(c.job_id, c.model_id, reopened=reopened)
 
     def _states(self, block: int) -> dict[int, Job]:
         ids = set(self.candidates) | {r.job_id for r in self.journal.active_jobs()}
@@ -237,6 +237,12 @@ class Worker(Daemon):
             return []
         for j in claimed:
             self.journal.set_phase(j, "claimed")
+        missed = [j for j in fit if j not in claimed]
+        if missed:  # claimJobs skips, it does not revert: say so, or the job silently stays "seen"
+            log.warning("claimJobs did not claim %s (another worker was faster, or the claim deadline passed before "
+                        "it was mined)", missed, extra={"event": "claim_missed", "job_ids": missed})
+            for j in missed:
+                self.journal.set_phase(j, "open")
         self.metrics.claimed.inc(len(claimed))
         if claimed:
             log.info("claimed %s", claimed, extra={"event": "claimed", "job_ids": claimed})
