@@ -1,8 +1,8 @@
 """Prometheus metrics and a health endpoint for a daemon (worker or challenger).
 
 Serves ``/metrics`` (Prometheus text format, from the daemon's own CollectorRegistry) and ``/health``
-(JSON: alive, last tick, last error, whether the RPC answers) on one port, in a background thread. It must never block or
-crash the daemon: a failing scrape only fails that HTTP request.
+(JSON: alive, last tick, last error, whether the RPC answers) on one port, in a background thread.
+It must never block or crash the daemon: a failing scrape only fails that HTTP request.
 """
 
 from __future__ import annotations
