@@ -118,7 +118,7 @@ def assert_job_lines_name_their_jobs(log_text: str, expect_ids: set[int]) -> lis
         if not (ids or JOB_WORD.search(d["msg"]) or JOB_TX.search(d["msg"])):
             continue
         if d.get("event") in ("started", "stopping", "stopped", "metrics"):
-            continue  # about the daemon; "stopping" lists held_jobs
+            continue  # about the daemon (they name the jobs in flight when there are some)
         assert ids, f"log line about a job without a job id: {d}"
         named = {int(x) for x in re.findall(r"\bjob (\d+)", d["msg"])}
         assert named <= ids, f"line names jobs {named} but carries {ids}: {d}"
@@ -320,38 +320,50 @@ def test_worker_replaces_its_priced_out_claim_and_the_job_is_claimed_and_posted_
     assert w.terminate() == 0
 
 
-def test_worker_reclaims_and_reposts_after_a_reorg_removes_its_claim_and_post(net, zoo, model, requester):
+def _reorg_after(net, block: int) -> None:
+    """Replace every block after `block` by an empty one (same height): their transactions are gone."""
+    depth = int(net.anvil.rpc("eth_blockNumber"), 16) - block
+    net.anvil.rpc("anvil_reorg", [depth, []])
+
+
+def test_worker_reposts_and_reclaims_after_reorgs_remove_its_post_or_its_claim_and_post(net, zoo, model, requester):
     wsdk = net.sdk(W_REORG)
     paid_before = wsdk.token_balance() + wsdk.credits()
     w = net.start_worker(W_REORG, "reorg", models=[model], extra=TX_FAST)
-    jid = submit(requester, zoo, model, 1)
-    submitted_at = events_of(requester, "JobSubmitted", jid)[0]["blockNumber"]
-    requester.wait(jid, JobStatus.POSTED, timeout=60)
-    first = events_of(requester, "ResultPosted", jid)[0]
-    nonce_before = wsdk.w3.eth.get_transaction_count(wsdk.address)
-    head = net.anvil.rpc("eth_blockNumber")
-    depth = int(head, 16) - submitted_at
-    net.anvil.rpc("anvil_reorg", [depth, []])  # every block after the submission is replaced by an empty one
-    assert requester.job(jid).status == JobStatus.OPEN
-    assert wsdk.w3.eth.get_transaction_count(wsdk.address) == nonce_before - 2  # claim and post are gone
-    requester.wait(jid, JobStatus.POSTED, timeout=60)
-    claims, posts = events_of(requester, "JobClaimed", jid), events_of(requester, "ResultPosted", jid)
-    assert len(claims) == 1 and len(posts) == 1  # exactly one result on the canonical chain
-    assert posts[0]["args"]["worker"] == wsdk.address
-    assert posts[0]["args"]["outputRoot"] == first["args"]["outputRoot"]  # the journal's output, not a re-run
-    assert posts[0]["transactionHash"] != first["transactionHash"]
-    lines = json_lines(w.log())
-    assert any(d.get("event") == "reorged" and d.get("job_id") == jid for d in lines)
-    fills = [d for d in lines if d.get("event") == "nonce_gap_filled"]
-    assert len(fills) == 2 and all(jid in d["job_ids"] for d in fills)
-    assert wsdk.w3.eth.get_transaction_count(wsdk.address) == nonce_before + 2  # 2 fills + claim + post
-    assert_job_lines_name_their_jobs(w.log(), {jid})
-    # It is paid once.
+    nonce = lambda: wsdk.w3.eth.get_transaction_count(wsdk.address)  # noqa: E731
+    ids = []
+    # 1. Only the post is removed: the chain says claimed, the journal posted -> post again.
+    # 2. The claim and the post are removed: the chain says open -> claim and post again.
+    for x, cut_after, chain_says, gone in [(9, "JobClaimed", JobStatus.CLAIMED, 1),
+                                           (1, "JobSubmitted", JobStatus.OPEN, 2)]:
+        jid = submit(requester, zoo, model, x)
+        ids.append(jid)
+        requester.wait(jid, JobStatus.POSTED, timeout=60)
+        first = events_of(requester, "ResultPosted", jid)[0]
+        n0, fills0 = nonce(), len([d for d in json_lines(w.log()) if d.get("event") == "nonce_gap_filled"])
+        _reorg_after(net, events_of(requester, cut_after, jid)[0]["blockNumber"])
+        assert requester.job(jid).status == chain_says
+        assert nonce() == n0 - gone
+        requester.wait(jid, JobStatus.POSTED, timeout=60)
+        claims, posts = events_of(requester, "JobClaimed", jid), events_of(requester, "ResultPosted", jid)
+        assert len(claims) == 1 and len(posts) == 1  # exactly one result on the canonical chain
+        assert posts[0]["args"]["worker"] == wsdk.address
+        assert posts[0]["args"]["outputRoot"] == first["args"]["outputRoot"]  # the journal's output, not a re-run
+        assert posts[0]["transactionHash"] != first["transactionHash"]
+        lines = json_lines(w.log())
+        assert any(d.get("event") == "reorged" and d.get("job_id") == jid and d["chain_status"] == chain_says.name
+                   for d in lines)
+        fills = [d for d in lines if d.get("event") == "nonce_gap_filled"][fills0:]
+        assert len(fills) == gone and all(jid in d["job_ids"] for d in fills)  # one no-op per lost nonce
+        assert nonce() == n0 + gone  # the fills, then what was redone: nothing else was sent
+    a, b = ids
+    assert_job_lines_name_their_jobs(w.log(), {a, b})
+    # Each is paid once.
     net.advance(int(requester.params()["challenge_window"]) + 1)
-    wait_for(lambda: requester.job(jid).status == JobStatus.FINALIZED, 30, "finalized", w.log)
+    wait_for(lambda: all(requester.job(j).status == JobStatus.FINALIZED for j in (a, b)), 30, "finalized", w.log)
     wait_for(lambda: wsdk.credits() == 0, 30, "credits withdrawn", w.log)
-    assert wsdk.token_balance() + wsdk.credits() - paid_before == FEE
-    assert len(events_of(requester, "JobFinalized", jid)) == 1
+    assert wsdk.token_balance() + wsdk.credits() - paid_before == 2 * FEE
+    assert all(len(events_of(requester, "JobFinalized", j)) == 1 for j in (a, b))
     assert w.alive()
     assert w.terminate() == 0
 
@@ -397,7 +409,7 @@ def test_sigterm_mid_inference_posts_the_job_claims_nothing_new_and_exits_0(net,
     ev = [d.get("event") for d in json_lines(w.log())]
     assert ev.index("stopping") < ev.index("posted") < ev.index("stopped")
     stopping = next(d for d in json_lines(w.log()) if d.get("event") == "stopping")
-    assert stopping["held_jobs"] == [a]
+    assert stopping["job_ids"] == [a]  # the job being computed when the signal came
     # A second signal exits at once: the job stays claimed (the next start resumes it from the journal).
     w2 = net.start_worker(W_TERM, "term", models=[model], extra={"fault": "slow-inference", **TX_FAST})
     wait_for(lambda: requester.job(b).status == JobStatus.CLAIMED, 30, "b claimed", w2.log)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import signal
+import threading
 from typing import Any
 
 from ..errors import AssayError
@@ -73,7 +74,7 @@ def run_challenger(ctx: Any, config_path: str | None, *, max_ticks: int | None =
             raise SystemExit(128 + signum)
         log.info("signal %d: stopping after this tick (signal again to exit at once)", signum,
                  extra={"event": "stopping"})
-        ch.stop()
+        threading.Thread(target=ch.stop, name="stop", daemon=True).start()  # no lock the loop may hold
 
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)

@@ -18,6 +18,7 @@ import signal
 import socket
 import sys
 import tempfile
+import threading
 from pathlib import Path
 from typing import Any, Callable
 
@@ -209,13 +210,15 @@ def run_worker(ctx: Any, config_path: str | None, *, max_ticks: int | None = Non
         stops = {"n": 0}
 
         def _stop(signum: int, _frame: Any) -> None:
+            # Runs in the main thread between two bytecodes of the loop, maybe inside a journal call or
+            # Event.wait: it must not take a lock the loop may hold (the journal's and the Event's are not
+            # re-entrant), so the stop event is set from another thread. The jobs being worked on right now
+            # are added to the line by the formatter (CURRENT_JOBS).
             stops["n"] += 1
             if stops["n"] == 1:
                 log.info("signal %d: draining — no new claims; the jobs held are computed and posted, then the "
-                         "worker exits (signal again to exit at once)", signum,
-                         extra={"event": "stopping", "held_jobs": [r.job_id for r in journal.active_jobs()
-                                                                   if r.phase in ("seen", "claimed", "computed")]})
-                w.stop()
+                         "worker exits (signal again to exit at once)", signum, extra={"event": "stopping"})
+                threading.Thread(target=w.stop, name="stop", daemon=True).start()
             else:
                 log.warning("signal %d again: exiting now; claimed jobs resume at the next start", signum,
                             extra={"event": "stopping_now"})
