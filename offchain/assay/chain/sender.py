@@ -304,7 +304,8 @@ class Sender:
         return pending
 
     def wait(self, pending: PendingTx, timeout: float | None = None) -> Any:
-        """The receipt of whichever version of `pending` was mined; replaces it when stuck.
+        """The receipt of whichever version of `pending` was mined. Every `replace_after` seconds without
+        one: fills a nonce gap below it if there is one (fill_gap), else re-prices it (replace).
 
         Raises ContractReverted for a mined transaction that reverted (decoded by replay), TxTimeout
         when nothing was mined within `timeout` (default config.receipt_timeout; the transaction may
