@@ -6,10 +6,13 @@ transaction with `eth_call` before signing it (a revert is raised as `ContractRe
 decoded custom error and nothing is sent), estimates gas with a margin, prices it with EIP-1559 fees
 where the chain has a base fee (legacy gas price otherwise), and waits for the receipt with a
 time-out, replacing a transaction that is not mined after `replace_after` seconds by the same
-nonce at a higher fee. Transient RPC failures are retried by `assay.chain.retry` (same signed bytes,
-so never a second transaction); reverts are never retried. A receipt with status 0 is decoded too,
-by replaying the transaction. It must never sign two different transactions that could both be
-mined for the same intent, and never share an account with another writer.
+nonce at a higher fee, and filling a nonce gap below it (left by a reorg or a node that dropped
+transactions) so that it can be mined at all. Transient RPC failures are retried by
+`assay.chain.retry` (same signed bytes, so never a second transaction); reverts are never retried.
+A receipt with status 0 is decoded too, by replaying the transaction. A call identical to one
+whose wait() timed out is not sent again while that one is pending: submit() hands it back. It must
+never sign two different transactions that could both be mined for the same intent, and never
+share an account with another writer.
 """
 
 from __future__ import annotations
@@ -93,6 +96,8 @@ class PendingTx:
     replacements: int = 0
     call: dict[str, Any] = field(default_factory=dict)  # from/to/data/value, for replaying a revert
     abi: list[dict[str, Any]] | None = None  # of the called contract, to decode its errors
+    timed_out: bool = False  # a wait() gave up on it: an identical submit() re-attaches instead of re-sending
+    gap_fills: list[HexBytes] = field(default_factory=list)  # no-op transactions sent to fill nonces below it
 
     @property
     def hash(self) -> HexBytes:
@@ -239,7 +244,10 @@ class Sender:
         self._next_nonce: int | None = None
         self._chain_id: int | None = None
         self._eip1559: bool | None = None
+        self._inflight: dict[int, PendingTx] = {}  # nonce -> transaction sent, receipt not yet seen
         self.sent = 0  # transactions (not versions) this sender put on the chain
+        self.replacements = 0  # versions re-sent at a higher fee (same nonce)
+        self.gap_fills = 0  # no-op transactions sent to fill nonce gaps
 
     # ------------------------------------------------------------------ public API
     @property
@@ -270,9 +278,22 @@ class Sender:
 
         `what` is a bound contract function (`jobs.functions.claim(1)`), a constructor, or a dict with
         `to`, `data` and optionally `value`. Raises ContractReverted (nothing sent) when the
-        simulation reverts.
+        simulation reverts. When a transaction with the very same call (to, data, value) was sent
+        before, its wait() timed out and it is still not mined, that one is returned instead of sending a
+        second: it may still be mined, and both could execute (a daemon retrying a post after TxTimeout).
         """
         call, lbl, abi = self._call_of(what, value, label)
+        with self._lock:
+            again = next((p for p in self._inflight.values() if p.timed_out and p.call == call), None)
+        if again is not None and self._find_receipt(again) is not None:
+            with self._lock:  # mined meanwhile: that intent is done, this one is new
+                self._inflight.pop(again.nonce, None)
+            again = None
+        if again is not None:
+            log.info("%s: the same call is still pending as nonce %d (%s); waiting for it instead of sending "
+                     "another", lbl, again.nonce, _hex(again.hash))
+            again.timed_out = False
+            return again
         if simulate:
             self._simulate(call, lbl, abi)
         if gas is None:
@@ -283,7 +304,8 @@ class Sender:
         return pending
 
     def wait(self, pending: PendingTx, timeout: float | None = None) -> Any:
-        """The receipt of whichever version of `pending` was mined; replaces it when stuck.
+        """The receipt of whichever version of `pending` was mined. Every `replace_after` seconds without
+        one: fills a nonce gap below it if there is one (fill_gap), else re-prices it (replace).
 
         Raises ContractReverted for a mined transaction that reverted (decoded by replay), TxTimeout
         when nothing was mined within `timeout` (default config.receipt_timeout; the transaction may
@@ -301,9 +323,11 @@ class Sender:
             now = self._clock()
             if cfg.replace_after is not None and now - pending.sent_at >= cfg.replace_after:
                 self._check_nonce_not_taken(pending)
-                self.replace(pending)
+                if not self.fill_gap(pending):
+                    self.replace(pending)
             if now >= deadline:
                 self._check_nonce_not_taken(pending)
+                pending.timed_out = True
                 raise TxTimeout(
                     f"{pending.label} (nonce {pending.nonce}) was not mined within {timeout:g}s; "
                     f"sent as {', '.join(_hex(h) for h in pending.hashes)}",
@@ -343,7 +367,55 @@ class Sender:
             pending.hashes.append(HexBytes(signed.hash))
             pending.sent_at = self._clock()
             pending.replacements += 1
+            self.replacements += 1
             log.info("%s: replaced nonce %d with %s (%s)", pending.label, pending.nonce, _hex(signed.hash), fees)
+            return True
+
+    def fill_gap(self, pending: PendingTx) -> bool:
+        """Make every nonce below `pending`'s known to the node, so that `pending` can be mined.
+
+        A gap appears when transactions this sender had seen mined are removed by a reorg (the chain's
+        nonce goes back, the in-memory one does not) or when a node drops transactions. For each nonce
+        between the node's pending nonce and `pending.nonce`: a transaction of ours that is still in
+        flight is re-sent (re-priced if the node no longer has it), any other nonce gets a 0-value
+        transfer to this account itself (21,000 gas), which executes nothing. Nonces the node already
+        holds are left alone (the node answers "already known" / "underpriced"). True when a gap was
+        found (and `pending.sent_at` restarts the replacement timer); False when there is none.
+        """
+        with self._lock:
+            if pending.receipt is not None:
+                return False
+            mined = int(self.w3.eth.get_transaction_count(self.address, "latest"))
+            if mined >= pending.nonce:
+                return False
+            known = int(self.w3.eth.get_transaction_count(self.address, "pending"))
+            if known >= pending.nonce:
+                return False  # the nonces below are in the node's pool: slow, not missing
+            for n in [k for k in self._inflight if k < mined]:
+                self._inflight.pop(n, None)  # mined (or replaced by a mined one); their waiters find out
+            for n in range(max(mined, known), pending.nonce):
+                other = self._inflight.get(n)
+                if other is not None and other is not pending and other.receipt is None:
+                    if not self._node_has(other.hash):
+                        if not self.replace(other):
+                            self._rebroadcast(other)
+                    log.warning("%s: nonce gap at %d below nonce %d: re-sent %s", pending.label, n, pending.nonce,
+                                other.label, extra={"event": "nonce_gap_resent", "nonce": n})
+                    continue
+                tx = {"to": self.address, "value": 0, "data": "0x", "gas": 21_000, "nonce": n,
+                      "chainId": self.chain_id, **self._fees()}
+                signed = self.account.sign_transaction(tx)
+                try:
+                    self._broadcast(signed, f"gap fill {n}")
+                except _StaleNonce as e:
+                    log.info("%s: nonce %d is taken after all (%s)", pending.label, n, e)
+                    continue
+                pending.gap_fills.append(HexBytes(signed.hash))
+                self.gap_fills += 1
+                log.warning("%s: nonce %d is missing below nonce %d (a reorg or a dropped transaction); filled it "
+                            "with a no-op self-transfer %s", pending.label, n, pending.nonce, _hex(signed.hash),
+                            extra={"event": "nonce_gap_filled", "nonce": n, "tx": _hex(signed.hash)})
+            pending.sent_at = self._clock()
             return True
 
     def resync_nonce(self) -> int:
@@ -479,8 +551,10 @@ class Sender:
             self._next_nonce = nonce + 1
             self.sent += 1
             log.debug("%s: sent nonce %d as %s", label, nonce, _hex(signed.hash))
-            return PendingTx(label, nonce, tx, [HexBytes(signed.hash)], bytes(signed.raw_transaction), self._clock(),
-                             call=call)
+            pending = PendingTx(label, nonce, tx, [HexBytes(signed.hash)], bytes(signed.raw_transaction),
+                                self._clock(), call=call)
+            self._inflight[nonce] = pending
+            return pending
         raise SendFailed(
             f"{label}: the node rejected nonce after nonce for {self.address} ({last})",
             "another wallet or process is probably sending from this account; give each writer its own key",
@@ -544,6 +618,9 @@ class Sender:
         receipt = self._find_receipt(pending)  # mined between our poll and now?
         if receipt is not None:
             return
+        with self._lock:
+            if self._inflight.get(pending.nonce) is pending:
+                del self._inflight[pending.nonce]
         raise NonceTakenElsewhere(
             f"{pending.label}: nonce {pending.nonce} of {self.address} was used by a transaction this sender did not "
             f"send (none of {', '.join(_hex(h) for h in pending.hashes)} was mined)",
@@ -552,6 +629,10 @@ class Sender:
 
     def _finish(self, pending: PendingTx, receipt: Any) -> Any:
         pending.receipt = receipt
+        pending.timed_out = False
+        with self._lock:
+            if self._inflight.get(pending.nonce) is pending:
+                del self._inflight[pending.nonce]
         if receipt["status"] == 1:
             return receipt
         data = self._replay_revert(pending, receipt)

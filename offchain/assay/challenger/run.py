@@ -1,15 +1,21 @@
-"""Entry point of `assay challenger run`: config → checks → SDK → journal → metrics → loop, with signals."""
+"""Entry point of `assay challenger run`: config → checks → SDK → journal → metrics → loop, with signals.
+
+Refuses to start, with the problem and the fix, on a directory it cannot write, a port it cannot
+bind, no key, an unreachable RPC, a wrong deployment, no ETH for gas or less than one challenge
+bond of tokens. SIGTERM/SIGINT stop it after the current tick; a second signal exits at once.
+"""
 
 from __future__ import annotations
 
 import logging
 import signal
+import threading
 from typing import Any
 
 from ..errors import AssayError
 from ..worker.journal import Journal
-from ..worker.metrics import HealthServer
-from ..worker.run import setup_logging
+from ..worker.metrics import HealthServer, rpc_probe
+from ..worker.run import GAS_PER_JOB, check_port, check_writable_dir, health_with_rpc, setup_logging
 from .config import load_challenger_config
 from .loop import Challenger, ChallengerMetrics
 
@@ -26,14 +32,23 @@ def run_challenger(ctx: Any, config_path: str | None, *, max_ticks: int | None =
     cfg = load_challenger_config(config_path, network=ctx.network if ctx.network else None, **overrides)
     if ctx.rpc_url or cfg.rpc_url == "http://127.0.0.1:8545":
         cfg = cfg.model_copy(update={"rpc_url": ctx.rpc()})
+    check_writable_dir(cfg.store_dir, "store_dir")
+    check_writable_dir(cfg.journal.parent, "journal directory")
+    check_port(cfg.metrics_port, "metrics_port")
     runner = InferenceRunner(SessionConfig(intra_op_threads=cfg.intra_op_threads,
                                            graph_optimization=cfg.graph_optimization),
                              max_model_bytes=cfg.max_model_bytes)
     sdk = Assay.connect(cfg.rpc_url, cfg.network, account=ctx.signer(), deployment_file=cfg.deployment_file,
-                        store_dir=cfg.store_dir, sender_config=SenderConfig(receipt_timeout=60, replace_after=20),
+                        store_dir=cfg.store_dir,
+                        sender_config=SenderConfig(receipt_timeout=cfg.tx_timeout, replace_after=cfg.tx_replace_after,
+                                                   max_fee_per_gas=cfg.max_fee_per_gas),
                         runner=runner)
     if cfg.gateways:
         sdk.store = ContentStore(cfg.store_dir, gateways=cfg.gateways)
+    eth, need = int(sdk.w3.eth.get_balance(sdk.address)), GAS_PER_JOB * int(sdk.w3.eth.gas_price)
+    if eth < need or eth == 0:
+        raise AssayError(f"challenger {sdk.address} holds {eth} wei of ETH, less than the ~{need} wei a challenge "
+                         "costs at the current gas price", f"send ETH for gas to {sdk.address}")
     bond = sdk.params()["challenge_bond"]
     if sdk.token_balance() < bond:
         raise AssayError(f"challenger {sdk.address} holds less than one challenge bond ({bond} token units)",
@@ -41,11 +56,25 @@ def run_challenger(ctx: Any, config_path: str | None, *, max_ticks: int | None =
     journal = Journal(cfg.journal)
     metrics = ChallengerMetrics()
     ch = Challenger(sdk, cfg, journal, GameClient(sdk), metrics)
-    server = HealthServer(metrics.registry, ch.health, port=cfg.metrics_port).start() if cfg.metrics_port is not None else None
+    server = None
+    if cfg.metrics_port is not None:
+        health = health_with_rpc(ch.health, rpc_probe(cfg.rpc_url))
+        try:
+            server = HealthServer(metrics.registry, health, port=cfg.metrics_port).start()
+        except OSError as e:
+            journal.close()
+            raise AssayError(f"metrics_port {cfg.metrics_port} cannot be bound ({e.strerror or e})",
+                             "set metrics_port to a free port (0 picks one)") from None
+    stops = {"n": 0}
 
     def _stop(signum, _frame):
-        log.info("signal %d: stopping after this tick", signum, extra={"event": "stopping"})
-        ch.stop()
+        stops["n"] += 1
+        if stops["n"] > 1:
+            log.warning("signal %d again: exiting now", signum, extra={"event": "stopping_now"})
+            raise SystemExit(128 + signum)
+        log.info("signal %d: stopping after this tick (signal again to exit at once)", signum,
+                 extra={"event": "stopping"})
+        threading.Thread(target=ch.stop, name="stop", daemon=True).start()  # no lock the loop may hold
 
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from ..configfile import load_config
 
@@ -28,6 +28,12 @@ class WorkerConfig(BaseModel):
     max_batch: int = Field(32, ge=1, le=256, description="jobs per claimJobs / postResults / finalizeJobs")
     max_attempts: int = Field(3, ge=1, le=100, description="failed runs of a job before it is given up")
     lease_margin: float = Field(5.0, ge=0, description="seconds before the lease end after which a job is not posted")
+    # transactions
+    tx_timeout: float = Field(60.0, gt=0, le=3600, description="seconds a tick waits for a receipt; the transaction "
+                              "stays pending and the next tick waits for it again instead of sending a second")
+    tx_replace_after: float = Field(20.0, gt=0, le=3600, description="seconds without a receipt before a transaction "
+                                    "is re-priced (same nonce, fees +12.5 %) or a nonce gap below it is filled")
+    max_fee_per_gas: int | None = Field(None, ge=1, description="cap in wei on maxFeePerGas / gasPrice (none: no cap)")
     withdraw_threshold: int = Field(0, ge=0, description="withdraw credits once they exceed this (0: every finalize)")
     # resources
     store_dir: Path = Path(".assay/store")
@@ -44,6 +50,23 @@ class WorkerConfig(BaseModel):
     # test-only behaviour (never set in production): wrong-output, slow-inference, ignore-demands, withhold-trace,
     # withhold-trace-answer-demands:K (node K corrupted, trace withheld, demands answered)
     fault: str | None = None
+
+    @field_validator("rpc_url")
+    @classmethod
+    def _url(cls, v: str) -> str:
+        if not v.startswith(("http://", "https://")):
+            raise ValueError(f"rpc_url {v!r} is not an http:// or https:// JSON-RPC endpoint")
+        return v
+
+    @model_validator(mode="after")
+    def _ports(self) -> "WorkerConfig":
+        if self.metrics_port and self.metrics_port == self.store_port:
+            raise ValueError(f"metrics_port and store_port are both {self.metrics_port}; give them different ports "
+                             "(or 0 for a free one)")
+        if self.tx_timeout < self.tx_replace_after:
+            raise ValueError(f"tx_timeout ({self.tx_timeout:g}s) is shorter than tx_replace_after "
+                             f"({self.tx_replace_after:g}s): a stuck transaction would never be re-priced")
+        return self
 
     @field_validator("models")
     @classmethod

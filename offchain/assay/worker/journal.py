@@ -1,7 +1,8 @@
 """The worker's SQLite journal: what this worker has computed and sent, so a restart resumes work.
 
-The chain is the source of truth for job state; the journal only remembers what the chain cannot
-tell: the outputs this worker computed (so a restart after a kill -9 posts the same bytes instead of
+The chain is the source of truth for job state; the journal is a cache of what the chain cannot
+tell cheaply: the open jobs discovered from events (so a restart, whose event scan resumes after
+them, still sees them), the outputs this worker computed (so a restart after a kill -9 posts the same bytes instead of
 running the model again), the transactions it sent, failures per job (so a job that keeps failing is
 given up rather than retried forever) and the block up to which events were scanned. Every write is
 one SQLite transaction (WAL mode), so a crash at any point leaves either the old or the new row.
@@ -21,7 +22,7 @@ SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
     job_id      INTEGER PRIMARY KEY,
     model_id    TEXT NOT NULL,
-    phase       TEXT NOT NULL,            -- seen | claimed | computed | posted | finalized | failed | lost
+    phase       TEXT NOT NULL,            -- open | seen | claimed | computed | posted | finalized | failed | lost
     output      BLOB,                     -- canonical output container (what is posted / published)
     output_root TEXT,
     infer_ms    REAL,
@@ -113,6 +114,18 @@ class Journal:
                 "INSERT INTO jobs(job_id, model_id, phase, updated_at) VALUES(?, ?, ?, ?) "
                 "ON CONFLICT(job_id) DO UPDATE SET phase = excluded.phase, updated_at = excluded.updated_at",
                 (job_id, model_id, phase, time.time()),
+            )
+
+    def remember_open(self, job_id: int, model_id: str, *, reopened: bool = False) -> None:
+        """Record a job seen open (JobSubmitted, or JobReopened when `reopened`) without touching a row
+        this worker already has; a re-opened job this worker had `lost` becomes `open` again."""
+        on_conflict = "DO UPDATE SET phase = 'open', updated_at = excluded.updated_at WHERE jobs.phase = 'lost'" \
+            if reopened else "DO NOTHING"
+        with self._lock:
+            self._db.execute(
+                f"INSERT INTO jobs(job_id, model_id, phase, updated_at) VALUES(?, ?, 'open', ?) "
+                f"ON CONFLICT(job_id) {on_conflict}",
+                (job_id, model_id, time.time()),
             )
 
     def set_phase(self, job_id: int, phase: str) -> None:

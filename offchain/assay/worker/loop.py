@@ -19,6 +19,7 @@ pre-send simulation catches it before any gas is spent).
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import time
 from dataclasses import dataclass
@@ -36,6 +37,13 @@ from .journal import Journal
 from .metrics import WorkerMetrics
 
 log = logging.getLogger("assay.worker")
+# The jobs the loop is working on right now: the JSON log formatter adds them to lines that name none
+# (the sender's replacements, RPC retries, a tick that fails in the middle of a post).
+CURRENT_JOBS: contextvars.ContextVar[tuple[int, ...] | None] = contextvars.ContextVar("assay_jobs", default=None)
+
+
+def _about(ids: list[int] | None) -> None:
+    CURRENT_JOBS.set(tuple(ids) if ids else None)
 
 
 @dataclass
@@ -65,6 +73,7 @@ class Worker(Daemon):
 
     # ------------------------------------------------------------------ one tick
     def tick(self) -> None:
+        _about(None)
         w3 = self.sdk.w3
         head = int(w3.eth.block_number) - self.cfg.confirmations
         if head < 0:
@@ -80,8 +89,18 @@ class Worker(Daemon):
                 # Never take back a job this worker failed, or lost a dispute over (it re-opened).
                 if row is not None and row.phase in ("failed", "challenged"):
                     continue
+                self._behind(row, j)
+                if j.claim_deadline < now:  # can never be claimed: stop reading it every tick
+                    if row is not None and row.phase in ("open", "seen"):
+                        self.journal.set_phase(jid, "lost")
+                    self.candidates.pop(jid, None)
+                    continue
+                if (row is None or row.phase == "lost") and (not self.served or hex32(j.model_id) in self.served):
+                    # The scan cursor is past its event: keep it in the journal so a restart sees it.
+                    self.journal.remember_open(jid, hex32(j.model_id), reopened=True)
                 to_claim.append(jid)
             elif j.status == JobStatus.CLAIMED and _same(j.worker, self.me):
+                self._behind(row, j)
                 mine_claimed += 1
                 self.journal.upsert(jid, hex32(j.model_id), row.phase if row and row.phase == "computed" else "claimed")
                 to_compute.append(j)
@@ -94,6 +113,7 @@ class Worker(Daemon):
             elif j.status == JobStatus.CHALLENGED and _same(j.worker, self.me):
                 self.journal.upsert(jid, hex32(j.model_id), "challenged")
                 self._defend(jid, j, now)
+                _about(None)
             elif row is not None and row.phase not in ("finalized", "failed", "lost"):
                 self.journal.set_phase(jid, "lost")  # someone else has it, or it ended
             if j.status != JobStatus.OPEN:
@@ -104,11 +124,23 @@ class Worker(Daemon):
         self._finalize(to_finalize)
         self._work(to_compute, now)
         room = self.cfg.max_concurrent_jobs - mine_claimed
-        if room > 0 and to_claim:
+        if room > 0 and to_claim and not self.stop_event.is_set():  # stopping: drain, claim nothing new
             claimed = self._claim(to_claim, now, room)
             if claimed:
                 self._work([self.sdk.job(j) for j in claimed], now)
         self.withdraw_credits(self.sdk, self.cfg.withdraw_threshold)
+
+    def _behind(self, row, j: Job) -> None:
+        """The journal says posted, the chain says open or claimed: a reorg removed the post (and maybe
+        the claim). The chain decides: the job is claimed / posted again (with the journal's output)."""
+        if row is not None and row.phase == "posted":
+            log.warning("job %d: the journal says posted but the chain says %s (a reorg removed the transaction); "
+                        "%s again", j.job_id, j.status.name.lower(),
+                        "claiming and posting" if j.status == JobStatus.OPEN else "posting",
+                        extra={"event": "reorged", "job_id": j.job_id, "chain_status": j.status.name})
+            self.metrics.reorged.inc()
+            if j.status == JobStatus.OPEN:
+                self.journal.set_phase(j.job_id, "computed" if row.output is not None else "seen")
 
     # ------------------------------------------------------------------ discovery
     def _discover(self, head: int) -> None:
@@ -186,8 +218,8 @@ class Worker(Daemon):
                 total += jobs[j].collateral
                 fit.append(j)
         if not fit:
-            log.warning("not enough free stake (%d) to claim any job; stake more", free,
-                        extra={"event": "stake_low"})
+            log.warning("not enough free stake (%d) to claim any of jobs %s; stake more", free, pick,
+                        extra={"event": "stake_low", "job_ids": pick})
             self.metrics.skipped.labels("insufficient_stake").inc(len(pick))
             return []
         dry = self.sdk.c.jobs.functions.claimJobs(fit).call({"from": self.me})
@@ -196,16 +228,25 @@ class Worker(Daemon):
             return []
         for j in fit:
             self.journal.upsert(j, hex32(jobs[j].model_id), "seen")
+        _about(fit)
         try:
             claimed = self.sdk.claim_jobs(fit)
         except ContractReverted as e:
-            log.warning("claim of %s reverted: %s", fit, e.error, extra={"event": "claim_reverted"})
+            log.warning("claim of %s reverted: %s", fit, e.error, extra={"event": "claim_reverted", "job_ids": fit})
+            _about(None)
             return []
         for j in claimed:
             self.journal.set_phase(j, "claimed")
+        missed = [j for j in fit if j not in claimed]
+        if missed:  # claimJobs skips, it does not revert: say so, or the job silently stays "seen"
+            log.warning("claimJobs did not claim %s (another worker was faster, or the claim deadline passed before "
+                        "it was mined)", missed, extra={"event": "claim_missed", "job_ids": missed})
+            for j in missed:
+                self.journal.set_phase(j, "open")
         self.metrics.claimed.inc(len(claimed))
         if claimed:
             log.info("claimed %s", claimed, extra={"event": "claimed", "job_ids": claimed})
+        _about(None)
         return claimed
 
     # ------------------------------------------------------------------ run + post
@@ -257,6 +298,7 @@ class Worker(Daemon):
                 log.warning("job %d: lease ends at %d, too close to post", j.job_id, j.deadline,
                             extra={"event": "lease_too_close", "job_id": j.job_id})
                 continue
+            _about([j.job_id])
             try:
                 container, root = self._compute(j)
             except AssayError as e:
@@ -271,6 +313,7 @@ class Worker(Daemon):
         for i in range(0, len(ready), self.cfg.max_batch):
             batch = ready[i:i + self.cfg.max_batch]
             ids = [b[0] for b in batch]
+            _about(ids)
             try:
                 receipt = self.sdk.post_results(batch)
             except ContractReverted as e:
@@ -282,6 +325,7 @@ class Worker(Daemon):
                 self.journal.set_phase(jid, "posted")
             self.metrics.posted.inc(len(ids))
             log.info("posted %s", ids, extra={"event": "posted", "job_ids": ids})
+        _about(None)
 
     # ------------------------------------------------------------------ disputes
     def _defend(self, jid: int, j: Job, now: int) -> None:
@@ -289,6 +333,7 @@ class Worker(Daemon):
         and once the proof window is over with no proof, resolve the dispute to get paid."""
         if self.game is None:
             return
+        _about([jid])
         d = self.game.dispute(jid)
         if not d.open:
             return
@@ -322,16 +367,19 @@ class Worker(Daemon):
     def _finalize(self, ids: list[int]) -> None:
         for i in range(0, len(ids), self.cfg.max_batch):
             batch = ids[i:i + self.cfg.max_batch]
+            _about(batch)
             try:
                 done = self.sdk.finalize_jobs(batch)
             except ContractReverted as e:
-                log.warning("finalize of %s reverted: %s", batch, e.error, extra={"event": "finalize_reverted"})
+                log.warning("finalize of %s reverted: %s", batch, e.error,
+                            extra={"event": "finalize_reverted", "job_ids": batch})
                 continue
             for jid in done:
                 self.journal.set_phase(jid, "finalized")
             self.metrics.finalized.inc(len(done))
             if done:
                 log.info("finalized %s", done, extra={"event": "finalized", "job_ids": done})
+        _about(None)
 
 
 def _dishonest(fault: str, trace: Trace, items: list, onnx_bytes: bytes | None = None) -> list:

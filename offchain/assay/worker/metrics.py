@@ -1,8 +1,8 @@
 """Prometheus metrics and a health endpoint for a daemon (worker or challenger).
 
 Serves ``/metrics`` (Prometheus text format, from the daemon's own CollectorRegistry) and ``/health``
-(JSON: alive, last tick, last error) on one port, in a background thread. It must never block or
-crash the daemon: a failing scrape only fails that HTTP request.
+(JSON: alive, last tick, last error, whether the RPC answers) on one port, in a background thread.
+It must never block or crash the daemon: a failing scrape only fails that HTTP request.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ import threading
 import time
 from typing import Any, Callable
 
+import requests
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
@@ -34,6 +35,43 @@ class WorkerMetrics:
         self.ticks = Counter("assay_worker_ticks", "loop iterations", registry=r)
         self.tick_errors = Counter("assay_worker_tick_errors", "loop iterations that failed", registry=r)
         self.withdrawn = Counter("assay_worker_withdrawn_units", "credits withdrawn (token units)", registry=r)
+        self.reorged = Counter("assay_worker_jobs_reorged", "jobs the chain shows behind the journal (a reorg "
+                               "removed a claim or post): claimed / posted again", registry=r)
+        self.rpc_up = Gauge("assay_worker_rpc_up", "1 when the JSON-RPC endpoint answered the last health probe",
+                            registry=r)
+        self.tx_replaced = Gauge("assay_worker_tx_replacements", "transactions re-sent at a higher fee (same nonce) "
+                                 "since start", registry=r)
+        self.tx_gap_fills = Gauge("assay_worker_nonce_gap_fills", "no-op transactions sent to fill a nonce gap "
+                                  "(after a reorg) since start", registry=r)
+
+    def watch_sender(self, sender: Any) -> None:
+        """Export the sender's own counts (replacements, nonce gap fills) at scrape time."""
+        self.tx_replaced.set_function(lambda: getattr(sender, "replacements", 0))
+        self.tx_gap_fills.set_function(lambda: getattr(sender, "gap_fills", 0))
+
+
+def rpc_probe(rpc_url: str, timeout: float = 2.0, cache_s: float = 1.0) -> Callable[[], tuple[bool, str | None]]:
+    """A cheap liveness probe of the JSON-RPC endpoint for /health: one `eth_blockNumber`, no retries, a short
+    time-out, its answer cached for `cache_s` seconds (a scraper polling /health must not load the node)."""
+    state: dict[str, Any] = {"at": 0.0, "value": (False, "not probed yet")}
+    lock = threading.Lock()
+
+    def probe() -> tuple[bool, str | None]:
+        with lock:
+            if time.monotonic() - state["at"] < cache_s:
+                return state["value"]
+            try:
+                r = requests.post(rpc_url, json={"jsonrpc": "2.0", "id": 1, "method": "eth_blockNumber", "params": []},
+                                  timeout=timeout)
+                r.raise_for_status()
+                body = r.json()
+                value = (True, None) if "result" in body else (False, f"JSON-RPC error {body.get('error')}")
+            except Exception as e:  # noqa: BLE001 - any failure means "unreachable" to a health check
+                value = (False, f"{type(e).__name__}: {e}")
+            state.update(at=time.monotonic(), value=value)
+            return value
+
+    return probe
 
 
 class HealthServer:
