@@ -115,7 +115,10 @@ def test_a_wrong_result_is_proven_and_the_worker_slashed(net, model, fault, kind
     worker_addr, chal_addr = net.sdk(WORKER).address, net.sdk(CHALLENGER).address
     stake0 = req.stake_of(worker_addr)
     before = _balances(req, [chal_addr, req.address, params["treasury"]])
-    jid = req.submit(mid, {"x": x[:1]}, worker_fee=FEE, claim_ttl=5)  # short: the job refunds after the slash
+    # The claim window is short (the job refunds after the slash instead of being re-claimed): submit only
+    # once the worker is up, or a slow start-up under load lets the window pass unclaimed.
+    wait_for(lambda: '"started"' in w.log(), 60, "worker started", lambda: w.log()[-3000:])
+    jid = req.submit(mid, {"x": x[:1]}, worker_fee=FEE, claim_ttl=8)
     wait_for(lambda: req.job(jid).status == JobStatus.CHALLENGED, 60, f"job {jid} challenged",
              lambda: w.log()[-3000:] + c.log()[-3000:])
 
