@@ -619,3 +619,32 @@ def test_tampered_gather_or_slice_output_is_proven_through_the_game(node_index, 
     resolved(game, tx, jid, True, BY_NODE)
     print(f"\n  gas proveNode {('Gather', 'Slice')[node_index]}: {tx.gas_used:,}")
     assert hashlib.sha256(embed.onnx_bytes).digest() == embed.mid
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "offchain/assay/fraud/game.py GameClient.prove computes a node proof's needs from shapes alone, "
+    "float32 assumed (ops.needs(node, [shape...], shape, element)): Gather's int64 indices are refused as "
+    "Unsupported (and without values NeedsValues would follow; Reshape's int64 shape and ArgMax's int64 "
+    "output fail the same way). Fix: needs = prover.node_needs(node, trace.values, f.element, f.output_slot)"))
+def test_game_client_proves_a_gather_finding():
+    from types import SimpleNamespace
+
+    from assay.commitments.roots import graph_layout
+    from assay.fraud.game import GameClient, _plain
+    from assay.fraud.prover import Finding
+    from assay.fraud.tracecommit import TraceCommitment
+    from test_fraud_game import canonical_run
+
+    onnx_bytes = embed_onnx()
+    feed = {"tokens": np.array([[3, 49, 0, 7, 7, 21]], np.int64)}
+    _, values, _ = canonical_run(onnx_bytes, feed)
+    values[6] = values[6].copy()
+    values[6].reshape(-1)[13] += 1.0
+    layout = graph_layout(onnx.load_from_string(onnx_bytes))
+    trace = Trace(layout, dict(zip(layout.values, values)))
+    sdk = SimpleNamespace(c=SimpleNamespace(game=SimpleNamespace(functions=SimpleNamespace(
+        proveNode=lambda *args: ("proveNode", args)))), _send=lambda call, label: call)
+    sent = GameClient(sdk).prove(7, Finding("node", 0, 13), onnx_bytes, trace, b"", b"")
+    node = onnx.load_from_string(onnx_bytes).graph.node[0]
+    want = cd.prove_node_args(7, layout, TraceCommitment.of(values), 0, 13, needs=node_needs(node, trace.values, 13))
+    assert sent == ("proveNode", _plain(want))  # the data element named by the index was opened

@@ -126,23 +126,36 @@ contract IntegerVerifier is OpVerifierBase {
 
     /// @dev Σ (a_i - za)(b_i - zb) over `k` bytes at calldata `pa`, `pb` (int8 where `sa`/`sb`), as a
     /// two's complement word: every term and partial sum is below 2^37 in magnitude (k ≤ 2^20), so
-    /// wrapping 256-bit arithmetic is exact and its low 32 bits are the int32 result.
+    /// wrapping 256-bit arithmetic is exact and its low 32 bits are the int32 result. An int8 byte u
+    /// is read as (u ^ 0x80) - 128, so the loop works on unsigned bytes (one xor per 32-byte word)
+    /// against zero points raised by 128.
     function _dot(uint256 _pa, uint256 _pb, uint256 _k, bool _sa, bool _sb, int256 _za, int256 _zb)
         private
         pure
         returns (uint256 acc_)
     {
+        uint256 flip = 0x8080808080808080808080808080808080808080808080808080808080808080;
+        uint256 ma = _sa ? flip : 0;
+        uint256 mb = _sb ? flip : 0;
+        int256 za = _sa ? _za + 128 : _za;
+        int256 zb = _sb ? _zb + 128 : _zb;
         assembly ("memory-safe") {
-            let end := add(_pa, _k)
-            for { let p := _pa let q := _pb } lt(p, end) {
-                p := add(p, 1)
-                q := add(q, 1)
-            } {
-                let x := byte(0, calldataload(p))
-                let z := byte(0, calldataload(q))
-                if _sa { x := signextend(0, x) }
-                if _sb { z := signextend(0, z) }
-                acc_ := add(acc_, mul(sub(x, _za), sub(z, _zb)))
+            let full := sub(_k, mod(_k, 32))
+            for { let i := 0 } lt(i, full) { i := add(i, 32) } {
+                let wa := xor(calldataload(add(_pa, i)), ma)
+                let wb := xor(calldataload(add(_pb, i)), mb)
+                for { let j := 0 } lt(j, 32) { j := add(j, 4) } {
+                    acc_ := add(acc_, mul(sub(byte(j, wa), za), sub(byte(j, wb), zb)))
+                    acc_ := add(acc_, mul(sub(byte(add(j, 1), wa), za), sub(byte(add(j, 1), wb), zb)))
+                    acc_ := add(acc_, mul(sub(byte(add(j, 2), wa), za), sub(byte(add(j, 2), wb), zb)))
+                    acc_ := add(acc_, mul(sub(byte(add(j, 3), wa), za), sub(byte(add(j, 3), wb), zb)))
+                }
+            }
+            // the last k mod 32 bytes
+            let wa := xor(calldataload(add(_pa, full)), ma)
+            let wb := xor(calldataload(add(_pb, full)), mb)
+            for { let j := 0 } lt(j, sub(_k, full)) { j := add(j, 1) } {
+                acc_ := add(acc_, mul(sub(byte(j, wa), za), sub(byte(j, wb), zb)))
             }
         }
     }
