@@ -1384,7 +1384,8 @@ class _ArgMax(_Op):
 # inputs. Those values are themselves committed node inputs, so the check of one element reads
 # them first (stage one, ``needs``) and only then knows which data element it reads (stage two,
 # ``needs_more``): :func:`needs` therefore takes the node's input values for these ops. Axes,
-# starts, ends, steps or indices that make the ONNX op fail (out of range, repeated, a zero step)
+# starts, ends, steps or indices that make the op fail in onnxruntime (out of range, an axis repeated in
+# Unsqueeze or Slice, a zero step)
 # mean no execution can have produced the output: the check fails without reading data.
 # MatMulInteger is exact integer arithmetic: Σ (a - a_zp)(b - b_zp) wrapped to int32.
 # ---------------------------------------------------------------------------------------------
@@ -1976,7 +1977,8 @@ def check_element(node, inputs: list[np.ndarray | None], output: np.ndarray, out
     vals = {nd.input_index: _gather(np.asarray(inputs[nd.input_index]), nd) for nd in op.needs(geo, out_index)}
     more = getattr(op, "needs_more", None)
     if more is not None:  # the data elements that depend on the values just read (Gather, Slice)
-        vals.update({nd.input_index: _gather(np.asarray(inputs[nd.input_index]), nd) for nd in more(geo, out_index, vals)})
+        later = more(geo, out_index, vals)
+        vals.update({nd.input_index: _gather(np.asarray(inputs[nd.input_index]), nd) for nd in later})
     return bool(op.check(spec, geo, vals, output.reshape(-1)[out_index : out_index + 1], out_index))
 
 
