@@ -56,9 +56,12 @@ def probe(project, owner):
 
 
 @pytest.fixture(autouse=True)
-def _module_state_first(mv, iv, probe, embed):
-    """Every module fixture, requested by every test, so that all of them exist before ape's first
-    function snapshot of the module (see test_fraud_game._session_state_first)."""
+def _session_state_first(owner, requester, worker, worker2, challenger, model_owner, treasury, stack, funded, model,
+                         staked, mv, iv, probe, embed):
+    """Every session and module fixture this module uses, requested by every test, so that all of
+    them exist before ape's first function snapshot of the module: a session fixture first met in a
+    later test would be created inside a snapshot and rolled back with it (later modules then find,
+    e.g., the worker's stake gone). See test_fraud_game._session_state_first."""
 
 
 # ---------------------------------------------------------------------------------------------
