@@ -1375,6 +1375,486 @@ class _ArgMax(_Op):
         return ok.astype(np.int8)
 
 
+# ---------------------------------------------------------------------------------------------
+# --- Transpose, Concat, Squeeze, Unsqueeze, Gather, Slice, MatMulInteger
+# (mirrored in contracts/verifiers/MoveVerifier.sol and IntegerVerifier.sol; docs/fraud-bounds.md §4.3)
+#
+# The six data-movement ops are exact: output element o is one input element, bit for bit, at a
+# position computed from the shapes, the attributes and (Gather, Slice) the values of small integer
+# inputs. Those values are themselves committed node inputs, so the check of one element reads
+# them first (stage one, ``needs``) and only then knows which data element it reads (stage two,
+# ``needs_more``): :func:`needs` therefore takes the node's input values for these ops. Axes,
+# starts, ends, steps or indices that make the op fail in onnxruntime (out of range, an axis repeated in
+# Unsqueeze or Slice, a zero step)
+# mean no execution can have produced the output: the check fails without reading data.
+# MatMulInteger is exact integer arithmetic: Σ (a - a_zp)(b - b_zp) wrapped to int32.
+# ---------------------------------------------------------------------------------------------
+
+UINT8, INT8, INT32 = 2, 3, 6
+MAX_RANK = 256
+"""Largest rank (of the input, or Unsqueeze's output) the move checks take: axes sets are 256-bit masks."""
+
+
+class NeedsValues(AssayError, ValueError):
+    """The elements a check reads depend on values of the node's inputs that were not given."""
+
+    hint = "pass inputs= (the node's input arrays, e.g. from the trace) to ops.needs"
+
+
+def _encodable(op: str, ins: list[_Meta], i: int) -> None:
+    if ins[i].dtype not in codec.DTYPES:
+        raise Unsupported(f"{op} input {i} has dtype {ins[i].dtype}, which has no canonical encoding")
+
+
+def _index_dtype(op: str, ins: list[_Meta], i: int, allowed: tuple[int, ...] = (INT32, INT64)) -> None:
+    if ins[i].dtype not in allowed:
+        raise Unsupported(f"{op} input {i} has dtype {ins[i].dtype}; expected one of {allowed} (int32 6, int64 7)")
+
+
+def _check_rank(op: str, r: int) -> None:
+    if r > MAX_RANK:
+        raise Unsupported(f"{op} of rank {r}: checked up to rank {MAX_RANK}")
+
+
+def _ravel(idx: Sequence[int], shape: Sequence[int]) -> int:
+    flat = 0
+    for i, d in zip(idx, shape):
+        flat = flat * d + i
+    return flat
+
+
+def _int_list(v) -> list[int]:
+    return [int(x) for x in np.asarray(v).reshape(-1)]
+
+
+def _first_bytes(v) -> bytes:
+    a = codec.canonical_array(v).reshape(-1)[:1]
+    return a.tobytes()
+
+
+def _bytes_equal(expected: np.ndarray, output: np.ndarray) -> np.ndarray:
+    """Per element of ``output``: whether its bytes equal ``expected``'s (same dtype, same size)."""
+    x = codec.canonical_array(expected).reshape(-1)
+    y = codec.canonical_array(output).reshape(-1)
+    if x.dtype != y.dtype or x.size != y.size:
+        return np.zeros(y.size, dtype=np.int8)
+    size = x.dtype.itemsize
+    return np.all(x.view(np.uint8).reshape(-1, size) == y.view(np.uint8).reshape(-1, size), axis=1).astype(np.int8)
+
+
+class _Pick(_Op):
+    """Output element o is one input element (input ``src(o)[0]``, flat ``src(o)[1]``), bit for bit.
+
+    ``needs`` lists what must be read before the source is known (small integer inputs); ``source``
+    maps an output element to its source from those values (None: inconsistent, the check fails)."""
+
+    value_dependent = False
+
+    def needs(self, geo, out_index):
+        return []
+
+    def source(self, geo, out_index: int, vals) -> tuple[int, int] | None:
+        raise NotImplementedError
+
+    def needs_more(self, geo, out_index, vals):
+        src = self.source(geo, out_index, vals)
+        return [] if src is None else [Need(src[0], 0, src[1], 1)]
+
+    def check(self, spec, geo, vals, y, out_index):
+        src = self.source(geo, out_index, vals)
+        if src is None:
+            return False
+        return _first_bytes(vals[src[0]]) == _first_bytes(y)
+
+    def expected(self, geo, inputs) -> tuple[np.ndarray, np.ndarray | None] | None:
+        """(the honest output, a mask of elements that can be honest at all, or None for all)."""
+        raise NotImplementedError
+
+    def violations(self, spec, geo, inputs, output):
+        e = self.expected(geo, inputs)
+        if e is None:
+            return np.zeros(_numel(np.shape(output)), dtype=np.int8)
+        want, valid = e
+        ok = _bytes_equal(want, output)
+        if valid is not None:
+            ok &= valid.reshape(-1).astype(np.int8)
+        return ok
+
+
+class _Transpose(_Pick):
+    def prepare(self, spec, ins, out):
+        _encodable("Transpose", ins, 0)
+        x = ins[0].shape
+        _check_rank("Transpose", len(x))
+        perm = spec.attr("perm", 7, None)
+        perm = tuple(range(len(x) - 1, -1, -1)) if perm is None else tuple(perm)
+        if out.dtype != ins[0].dtype or sorted(perm) != list(range(len(x))):
+            return None
+        if out.shape != tuple(x[p] for p in perm):
+            return None
+        return (x, perm, out.shape)
+
+    def needs(self, geo, out_index):
+        return self.needs_more(geo, out_index, {})
+
+    def source(self, geo, out_index, vals):
+        x, perm, o = geo
+        idx = _unravel(out_index, o)
+        src = [0] * len(x)
+        for i, p in enumerate(perm):
+            src[p] = idx[i]
+        return 0, _ravel(src, x)
+
+    def expected(self, geo, inputs):
+        return np.transpose(codec.canonical_array(inputs[0]), geo[1]), None
+
+
+class _Concat(_Pick):
+    n_inputs = (1, 0xFFFF)
+
+    def prepare(self, spec, ins, out):
+        for i in range(len(ins)):
+            _encodable("Concat", ins, i)
+            if ins[i].dtype != ins[0].dtype:
+                raise Unsupported(f"Concat input {i} has dtype {ins[i].dtype}, input 0 has {ins[0].dtype}")
+        axis = spec.attr("axis", 2, None)
+        if axis is None:
+            raise Unsupported("Concat without an axis attribute")
+        r = len(ins[0].shape)
+        if out.dtype != ins[0].dtype or not -r <= axis < r:
+            return None
+        axis %= r
+        total = 0
+        offsets = []
+        for m in ins:
+            s = m.shape
+            if len(s) != r or any(s[j] != ins[0].shape[j] for j in range(r) if j != axis):
+                return None
+            offsets.append(total)
+            total += s[axis]
+        want = ins[0].shape[:axis] + (total,) + ins[0].shape[axis + 1:]
+        if out.shape != want:
+            return None
+        return (tuple(m.shape for m in ins), axis, out.shape, tuple(offsets))
+
+    def needs(self, geo, out_index):
+        return self.needs_more(geo, out_index, {})
+
+    def source(self, geo, out_index, vals):
+        shapes, axis, o, offsets = geo
+        inner = _numel(o[axis + 1:])
+        outer, rest = divmod(out_index, o[axis] * inner)
+        p, q = divmod(rest, inner)
+        j = max(i for i, off in enumerate(offsets) if off <= p and shapes[i][axis] > p - off)
+        return j, (outer * shapes[j][axis] + p - offsets[j]) * inner + q
+
+    def expected(self, geo, inputs):
+        return np.concatenate([codec.canonical_array(a) for a in inputs], axis=geo[1]), None
+
+
+class _Squeeze(_Pick):
+    """Squeeze, Unsqueeze: the flat index is unchanged; the axes (input 1 from opset 13, else the
+    attribute) decide whether the output shape is the op's."""
+
+    n_inputs = (1, 2)
+
+    def __init__(self, kind: str):
+        self.kind = kind
+
+    def prepare(self, spec, ins, out):
+        _encodable(self.kind, ins, 0)
+        has_input = len(ins) > 1 and ins[1].dtype != 0
+        attr = spec.attr("axes", 7, None)
+        if has_input and attr is not None:
+            raise Unsupported(f"{self.kind} with axes both as an attribute and as an input")
+        if self.kind == "Unsqueeze" and not has_input and attr is None:
+            raise Unsupported("Unsqueeze without axes")
+        if has_input:
+            _index_dtype(self.kind, ins, 1, (INT64,))
+        x = ins[0].shape
+        k = (ins[1].shape[0] if len(ins[1].shape) == 1 else 0) if has_input else len(attr or ())
+        _check_rank(self.kind, len(x) + (k if self.kind == "Unsqueeze" else 0))
+        if out.dtype != ins[0].dtype or (has_input and len(ins[1].shape) != 1):
+            return None
+        return (x, out.shape, k if has_input else None, None if attr is None else tuple(attr))
+
+    def needs(self, geo, out_index):
+        x, _, k, _ = geo
+        nd = [Need(1, 0, 0, k)] if k else []
+        if out_index < _numel(x):
+            nd.append(Need(0, 0, out_index, 1))
+        return nd
+
+    def needs_more(self, geo, out_index, vals):
+        return []
+
+    def target(self, geo, vals) -> tuple[int, ...] | None:
+        x, _, k, attr = geo
+        axes = list(attr or ()) if k is None else _int_list(vals.get(1, np.zeros(0, np.int64)))
+        if self.kind == "Squeeze":
+            r = len(x)
+            if not axes:  # no axes, or an empty axes input (onnxruntime): every size-1 dim goes
+                return tuple(d for d in x if d != 1)
+            drop = set()
+            for a in axes:  # a repeated axis is removed once (onnxruntime accepts it)
+                a = a + r if a < 0 else a
+                if not 0 <= a < r or x[a] != 1:
+                    return None
+                drop.add(a)
+            return tuple(d for j, d in enumerate(x) if j not in drop)
+        big = len(x) + len(axes)
+        ins = set()
+        for a in axes:
+            a = a + big if a < 0 else a
+            if not 0 <= a < big or a in ins:
+                return None
+            ins.add(a)
+        it = iter(x)
+        return tuple(1 if j in ins else next(it) for j in range(big))
+
+    def source(self, geo, out_index, vals):
+        return (0, out_index) if self.target(geo, vals) == geo[1] else None
+
+    def expected(self, geo, inputs):
+        vals = {} if geo[2] is None else {1: np.asarray(inputs[1])}
+        if self.target(geo, vals) != geo[1]:
+            return None
+        return codec.canonical_array(inputs[0]).reshape(geo[1]), None
+
+
+class _GatherOp(_Pick):
+    """Gather along any axis; negative indices count from the end; an index outside [-d, d) fails."""
+
+    n_inputs = (2, 2)
+    value_dependent = True
+
+    def prepare(self, spec, ins, out):
+        _encodable("Gather", ins, 0)
+        _index_dtype("Gather", ins, 1)
+        axis = spec.attr("axis", 2, 0)
+        x, q = ins[0].shape, ins[1].shape
+        r = len(x)
+        if out.dtype != ins[0].dtype or not -r <= axis < r:
+            return None
+        axis %= r
+        if out.shape != x[:axis] + q + x[axis + 1:]:
+            return None
+        return (x, q, axis, out.shape)
+
+    def _split(self, geo, out_index):
+        x, q, axis, o = geo
+        inner = _numel(x[axis + 1:])
+        nq = _numel(q)
+        outer, rest = divmod(out_index, nq * inner)
+        j, i = divmod(rest, inner)
+        return outer, j, i, inner
+
+    def needs(self, geo, out_index):
+        return [Need(1, 0, self._split(geo, out_index)[1], 1)]
+
+    def source(self, geo, out_index, vals):
+        x, _, axis, _ = geo
+        outer, _, i, inner = self._split(geo, out_index)
+        v = _int_list(vals[1])[0]
+        d = x[axis]
+        if v < 0:
+            v += d
+        if not 0 <= v < d:
+            return None
+        return 0, (outer * d + v) * inner + i
+
+    def expected(self, geo, inputs):
+        x, _, axis, _ = geo
+        ind = np.asarray(inputs[1]).astype(np.int64)
+        d = x[axis]
+        valid = (ind >= -d) & (ind < d)
+        safe = np.where(valid, np.where(ind < 0, ind + d, ind), 0) if d else np.zeros_like(ind)
+        data = codec.canonical_array(inputs[0])
+        if d == 0:  # nothing to take: every element fails
+            return np.zeros(geo[3], dtype=data.dtype), np.zeros(geo[3], dtype=bool)
+        want = np.take(data, safe, axis=axis)
+        mask = np.broadcast_to(valid.reshape((1,) * axis + ind.shape + (1,) * (len(x) - axis - 1)), geo[3])
+        return want, mask
+
+
+_SLICE_TO_END = (2**31 - 1, 2**63 - 1)
+
+
+def slice_plan(x_shape: Sequence[int], starts, ends, axes=None, steps=None):
+    """ONNX Slice (opset 10+) of a tensor of ``x_shape``: (begin, step, output shape) per axis, or
+    None when the op fails (an axis outside [-r, r), a repeated axis, a zero step). Starts and ends
+    are clamped as the spec says: to [0, d] for a positive step, to [0, d-1] / [-1, d-1] for a
+    negative one, after adding d to negative values; as in onnxruntime (measured), an end of
+    INT32_MAX or INT64_MAX (in either index dtype) means "to the end" in the step's direction, so
+    with a negative step it reaches element 0 (the spec would clamp it to d - 1: an empty slice)."""
+    r = len(x_shape)
+    k = len(starts)
+    axes = list(range(k)) if axes is None else list(axes)
+    steps = [1] * k if steps is None else list(steps)
+    begin, step, out = [0] * r, [1] * r, list(x_shape)
+    seen: set[int] = set()
+    for i in range(k):
+        a = axes[i] + r if axes[i] < 0 else axes[i]
+        s = steps[i]
+        if not 0 <= a < r or a in seen or s == 0:
+            return None
+        seen.add(a)
+        d = x_shape[a]
+        st = starts[i] + d if starts[i] < 0 else starts[i]
+        en = ends[i] + d if ends[i] < 0 else ends[i]
+        if ends[i] in _SLICE_TO_END:  # onnxruntime: INT32_MAX / INT64_MAX is "to the end", either direction
+            en = d if s > 0 else -1
+        if s > 0:
+            st, en = min(max(st, 0), d), min(max(en, 0), d)
+            n = -(-(en - st) // s) if en > st else 0
+        else:
+            st, en = min(max(st, 0), d - 1), min(max(en, -1), d - 1)
+            n = -(-(st - en) // -s) if st > en else 0
+        if d == 0:
+            st, n = 0, 0
+        begin[a], step[a], out[a] = st, s, n
+    return begin, step, tuple(out)
+
+
+class _Slice(_Pick):
+    """Slice from opset 10: starts, ends and optional axes, steps are 1-D integer inputs of one length k."""
+
+    n_inputs = (3, 5)
+    value_dependent = True
+
+    def prepare(self, spec, ins, out):
+        for name in ("starts", "ends", "axes"):
+            if name in spec.attrs:
+                raise Unsupported(f"Slice with a {name!r} attribute (opset < 10): only inputs are checked")
+        _encodable("Slice", ins, 0)
+        present = tuple(i for i in range(1, len(ins)) if ins[i].dtype != 0)
+        for i in present:
+            _index_dtype("Slice", ins, i)
+        _check_rank("Slice", len(ins[0].shape))
+        k = ins[1].shape[0] if len(ins[1].shape) == 1 else -1
+        if out.dtype != ins[0].dtype or k < 0 or any(ins[i].shape != (k,) for i in present):
+            return None
+        return (ins[0].shape, out.shape, k, present)
+
+    def needs(self, geo, out_index):
+        _, _, k, present = geo
+        return [Need(i, 0, 0, k) for i in present] if k else []
+
+    def plan(self, geo, vals):
+        x, _, k, present = geo
+        v = {i: _int_list(vals[i]) if k else [] for i in present}
+        return slice_plan(x, v[1], v[2], v.get(3), v.get(4))
+
+    def source(self, geo, out_index, vals):
+        p = self.plan(geo, vals)
+        if p is None or p[2] != geo[1]:
+            return None
+        begin, step, o = p
+        idx = _unravel(out_index, o)
+        return 0, _ravel([b + i * s for b, i, s in zip(begin, idx, step)], geo[0])
+
+    def expected(self, geo, inputs):
+        p = self.plan(geo, {i: inputs[i] for i in geo[3]})
+        if p is None or p[2] != geo[1]:
+            return None
+        begin, step, o = p
+        idx = np.ix_(*(b + s * np.arange(n, dtype=np.int64) for b, s, n in zip(begin, step, o)))
+        return codec.canonical_array(inputs[0])[idx].reshape(o), None
+
+
+@dataclass(frozen=True)
+class _IntGeo:
+    k: int
+    m_rows: int
+    n_cols: int
+    out_shape: tuple[int, ...]
+    a_shape: tuple[int, ...]
+    b_shape: tuple[int, ...]
+    has_za: bool
+    zb: int  # 0 absent, 1 one value, 2 one per column of B
+
+
+class _MatMulInteger(_Op):
+    """MatMulInteger: uint8/int8 A and B, optional zero points (A: one value; B: one value or one
+    per column of a 2-D B), int32 output = Σ (a - a_zp)(b - b_zp) wrapped to 32 bits (two's
+    complement), numpy matmul shapes (1-D operands, broadcast batch dims)."""
+
+    n_inputs = (2, 4)
+
+    def prepare(self, spec, ins, out):
+        for i in (0, 1):
+            if ins[i].dtype not in (UINT8, INT8):
+                raise Unsupported(f"MatMulInteger input {i} has dtype {ins[i].dtype}; expected uint8 (2) or int8 (3)")
+        has_za = len(ins) > 2 and ins[2].dtype != 0
+        zb = 0
+        if has_za:
+            if ins[2].dtype != ins[0].dtype:
+                raise Unsupported(f"MatMulInteger a_zero_point has dtype {ins[2].dtype}, A has {ins[0].dtype}")
+            if len(ins[2].shape) > 1 or _numel(ins[2].shape) != 1:
+                raise Unsupported(f"MatMulInteger a_zero_point of shape {ins[2].shape}: only one value is checked")
+        a, b = ins[0].shape, ins[1].shape
+        if len(ins) > 3 and ins[3].dtype != 0:
+            if ins[3].dtype != ins[1].dtype:
+                raise Unsupported(f"MatMulInteger b_zero_point has dtype {ins[3].dtype}, B has {ins[1].dtype}")
+            zs = ins[3].shape
+            if len(zs) <= 1 and _numel(zs) == 1:
+                zb = 1
+            elif len(b) == 2 and zs in ((b[1],), (1, b[1])):
+                zb = 2
+            else:
+                raise Unsupported(f"MatMulInteger b_zero_point of shape {zs} for B of shape {b}")
+        if out.dtype != INT32 or len(a) < 1 or len(b) < 1:
+            return None
+        k = a[-1]
+        if (b[0] if len(b) == 1 else b[-2]) != k:
+            return None
+        m_rows = a[-2] if len(a) >= 2 else 1
+        n_cols = b[-1] if len(b) >= 2 else 1
+        batch = _broadcast(a[:-2], b[:-2])
+        if batch is None:
+            return None
+        shape = batch + ((m_rows,) if len(a) >= 2 else ()) + ((n_cols,) if len(b) >= 2 else ())
+        if shape != out.shape:
+            return None
+        _check_k(k)
+        return _IntGeo(k, m_rows, n_cols, shape, a, b, has_za, zb)
+
+    def needs(self, geo: _IntGeo, out_index):
+        mm = _DotGeo("matmul", geo.k, geo.m_rows, geo.n_cols, geo.out_shape, geo.a_shape, geo.b_shape,
+                     geo.a_shape[:-2], geo.b_shape[:-2])
+        nd = _MatMul.needs(self, mm, out_index)
+        if geo.has_za:
+            nd.append(Need(2, 0, 0, 1))
+        if geo.zb:
+            nd.append(Need(3, 0, out_index % geo.n_cols if geo.zb == 2 else 0, 1))
+        return nd
+
+    @staticmethod
+    def wrap32(v: int) -> int:
+        return (v + (1 << 31)) % (1 << 32) - (1 << 31)
+
+    def check(self, spec, geo, vals, y, out_index):
+        za = int(np.asarray(vals[2]).reshape(-1)[0]) if geo.has_za else 0
+        zb = int(np.asarray(vals[3]).reshape(-1)[0]) if geo.zb else 0
+        a = _int_list(vals[0])
+        b = _int_list(vals[1])
+        exact = sum((x - za) * (z - zb) for x, z in zip(a, b))
+        return self.wrap32(exact) == int(np.asarray(y).reshape(-1)[0])
+
+    def violations(self, spec, geo, inputs, output):
+        a = np.asarray(inputs[0]).astype(np.int64)
+        b = np.asarray(inputs[1]).astype(np.int64)
+        if geo.has_za:
+            a = a - int(np.asarray(inputs[2]).reshape(-1)[0])
+        if geo.zb == 1:
+            b = b - int(np.asarray(inputs[3]).reshape(-1)[0])
+        elif geo.zb == 2:
+            b = b - np.asarray(inputs[3]).astype(np.int64).reshape(-1)
+        exact = np.matmul(a, b)  # |Σ| < 2^20 · 2^16: exact in int64
+        wrapped = (exact + (1 << 31)) % (1 << 32) - (1 << 31)
+        return (wrapped.reshape(-1) == np.asarray(output).astype(np.int64).reshape(-1)).astype(np.int8)
+
+
 _OPS: dict[tuple[str, str], _Op] = {
     ("", "MatMul"): _MatMul(),
     ("", "Gemm"): _Gemm(),
@@ -1392,6 +1872,13 @@ _OPS: dict[tuple[str, str], _Op] = {
     ("", "Softmax"): _Softmax(),
     ("", "Sigmoid"): _Unary("Sigmoid"),
     ("", "Tanh"): _Unary("Tanh"),
+    ("", "Transpose"): _Transpose(),
+    ("", "Concat"): _Concat(),
+    ("", "Squeeze"): _Squeeze("Squeeze"),
+    ("", "Unsqueeze"): _Squeeze("Unsqueeze"),
+    ("", "Gather"): _GatherOp(),
+    ("", "Slice"): _Slice(),
+    ("", "MatMulInteger"): _MatMulInteger(),
 }
 
 
@@ -1436,19 +1923,36 @@ def _as_meta(x) -> _Meta:
     return _Meta(FLOAT, tuple(int(d) for d in x))
 
 
-def needs(node, in_shapes, out_shape, out_index: int) -> list[Need]:
+def needs(node, in_shapes, out_shape, out_index: int, *, inputs=None) -> list[Need]:
     """Input elements the check of output element ``out_index`` reads.
 
     ``in_shapes[i]`` is a shape (float32 assumed), a ``(dtype, shape)`` pair, or None for an absent
     input; ``out_shape`` likewise. An empty list means the shapes themselves are inconsistent with the
-    op: the check then fails without reading any input."""
+    op: the check then fails without reading any input.
+
+    For Gather and Slice the data element read depends on the values of small integer inputs
+    (indices; starts, ends, axes, steps): pass ``inputs`` (the node's input arrays, or a mapping
+    from input position to array holding at least those inputs). The list then holds those
+    inputs' runs first and the data element after them; without ``inputs`` :class:`NeedsValues`
+    is raised."""
     ins = [_as_meta(s) for s in in_shapes]
     out = _as_meta(out_shape)
     _, op, geo = _resolve(node, ins, out)
     _check_index(out_index, out.shape)
     if geo is None:
         return []
-    return op.needs(geo, out_index)
+    first = op.needs(geo, out_index)
+    more = getattr(op, "needs_more", None)
+    if more is None or not getattr(op, "value_dependent", False):
+        return first
+    if inputs is None:
+        raise NeedsValues(f"the element of input 0 that output element {out_index} of this node reads depends on "
+                          f"the values of inputs {sorted({nd.input_index for nd in first})}")
+    try:
+        vals = {nd.input_index: _gather(np.asarray(inputs[nd.input_index]), nd) for nd in first}
+    except (KeyError, IndexError, TypeError):
+        raise NeedsValues(f"inputs= lacks one of inputs {sorted({nd.input_index for nd in first})}") from None
+    return first + more(geo, out_index, vals)
 
 
 def _check_index(out_index: int, shape: Sequence[int]) -> None:
@@ -1471,6 +1975,10 @@ def check_element(node, inputs: list[np.ndarray | None], output: np.ndarray, out
     if geo is None:
         return False
     vals = {nd.input_index: _gather(np.asarray(inputs[nd.input_index]), nd) for nd in op.needs(geo, out_index)}
+    more = getattr(op, "needs_more", None)
+    if more is not None:  # the data elements that depend on the values just read (Gather, Slice)
+        later = more(geo, out_index, vals)
+        vals.update({nd.input_index: _gather(np.asarray(inputs[nd.input_index]), nd) for nd in later})
     return bool(op.check(spec, geo, vals, output.reshape(-1)[out_index : out_index + 1], out_index))
 
 

@@ -11,7 +11,7 @@ Pure: never touches the chain; the challenger turns a Finding into a transaction
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Mapping
 
 import numpy as np
 
@@ -70,6 +70,19 @@ def find_fraud(onnx_bytes: bytes, trace: Trace, input_container: bytes, output_c
     return report
 
 
+def node_needs(node, values: Mapping[str, np.ndarray], out_index: int, output_slot: int = 0) -> list:
+    """The input elements a proof of output element ``out_index`` of ``node`` must open, read from
+    the trace's own values (``values`` by name): every input's and the output's dtype and shape,
+    and for Gather and Slice the values of the small integer inputs that decide which data element
+    the check reads (``ops.needs(..., inputs=)``). Pass the result to ``calldata.prove_node_args``."""
+    from . import ops
+
+    ins = [values[n] if n else None for n in node.input]
+    out = np.asarray(values[node.output[output_slot]])
+    metas = [None if a is None else (codec.dtype_code(np.asarray(a).dtype), np.shape(a)) for a in ins]
+    return ops.needs(node, metas, (codec.dtype_code(out.dtype), out.shape), int(out_index), inputs=ins)
+
+
 def outputs_close(a: dict[str, np.ndarray], b: dict[str, np.ndarray], rtol: float, atol: float) -> bool:
     """Whether two output sets agree within tolerance (floats) or exactly (ints): never raw bits."""
     if set(a) != set(b):
@@ -90,4 +103,4 @@ def describe(f: Finding | None) -> str:
     return "no inconsistency" if f is None else f"{f.kind} {f.index}: {f.detail}"
 
 
-__all__ = ["Finding", "SearchReport", "find_fraud", "outputs_close", "describe", "Any"]
+__all__ = ["Finding", "SearchReport", "find_fraud", "node_needs", "outputs_close", "describe", "Any"]
