@@ -558,7 +558,8 @@ def verification_class(onnx_bytes: bytes) -> tuple[str, list[str]]:
     uncovered = sorted(f"{d or 'ai.onnx'}.{o}" for d, o in kinds if not ops.supported(d, o))
     if uncovered:
         return "NONE", uncovered
-    exact = {"Relu", "Identity", "Reshape", "Flatten", "Cast", "ArgMax", "MaxPool"}
+    exact = {"Relu", "Identity", "Reshape", "Flatten", "Cast", "ArgMax", "MaxPool", "Transpose", "Concat",
+             "Squeeze", "Unsqueeze", "Gather", "Slice", "MatMulInteger"}
     return ("EXACT" if all(o in exact for _d, o in kinds) else "APPROX"), []
 
 

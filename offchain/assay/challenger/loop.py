@@ -227,13 +227,13 @@ class Challenger(Daemon):
                         extra={"event": "no_proof", "job_id": jid})
             return
         if isinstance(step, Demand):
-            self.game._send("demandChunk", step.args(jid, search.graph), "demandChunk")
+            self.game.send("demandChunk", step.args(jid, search.graph), "demandChunk")
             log.info("job %d: demanded value %d layout %d leaves %d..%d (%s)", jid, step.value_id, step.layout,
                      step.first_leaf, step.first_leaf + step.leaves - 1, step.why,
                      extra={"event": "demanded", "job_id": jid, "value_id": step.value_id})
             return
         try:
-            self.game._send(step.function, step.args, step.function)
+            self.game.send(step.function, step.args, step.function)
         except ContractReverted as e:
             self.gave_up[jid] = f"{step.function} rejected: {e.error}"
             log.error("job %d: proof %s rejected: %s", jid, step.detail, e.error,

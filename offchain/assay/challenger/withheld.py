@@ -289,13 +289,7 @@ class DemandSearch:
 
 def answers_of(events: Sequence[Any]) -> list[tuple[int, cd.Opening]]:
     """(value id, opening) of each `DemandAnswered` event (web3 decodes the struct as a mapping)."""
-    out = []
-    for ev in events:
-        o = ev["args"]["opening"]
-        if isinstance(o, Mapping):
-            o = [o[f] for f in cd.Opening._fields]
-        out.append((int(ev["args"]["valueId"]), cd.opening_from_abi(o)))
-    return out
+    return [(int(ev["args"]["valueId"]), cd.opening_from_abi(ev["args"]["opening"])) for ev in events]
 
 
 __all__ = ["Demand", "DemandSearch", "GiveUp", "Proof", "Step", "answers_of"]

@@ -15,7 +15,7 @@ it builds what was asked for, so that a test can also build a wrong proof on pur
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import NamedTuple
 
 from ..commitments import codec
@@ -219,7 +219,7 @@ def opening_of_leaves(
 def opening_from_abi(v) -> Opening:
     """An Opening from its decoded ABI tuple (e.g. ``DemandAnswered.opening`` read from a log), ready
     to be passed back in a proof."""
-    if isinstance(v, dict):
+    if isinstance(v, Mapping):  # a dict, or web3's AttributeDict (not a dict subclass)
         v = [v[f] for f in Opening._fields]
     dtype, dims, layout, first_leaf, data, proof, root, item_proof = v
     return Opening(

@@ -90,12 +90,12 @@ class GameClient:
     def post_trace(self, job_id: int, trace: Trace, blob_digest: str, uri: str) -> Any:
         tc = commit(trace)
         args = cd.post_trace_args(int(job_id), tc, bytes.fromhex(blob_digest), uri)
-        return self._send("postTrace", args, "postTrace")
+        return self.send("postTrace", args, "postTrace")
 
     def answer_demand(self, job_id: int, trace: Trace, d: Dispute) -> Any:
         value_id, layout, first, leaves = d.demand
         args = cd.answer_demand_args(int(job_id), commit(trace), value_id, layout, first, leaves)
-        return self._send("answerDemand", args, "answerDemand")
+        return self.send("answerDemand", args, "answerDemand")
 
     # ------------------------------------------------------------------ challenger side
     def fetch_trace(self, d: Dispute, store: Any, max_bytes: int = 512 * 2**20) -> bytes:
@@ -106,7 +106,7 @@ class GameClient:
     def trace_root_of(self, trace: Trace) -> bytes:
         return commit(trace).root
 
-    def _send(self, fn_name: str, args: tuple, label: str) -> Any:
+    def send(self, fn_name: str, args: tuple, label: str) -> Any:
         # web3 rebuilds NamedTuples field by field and fails on ours: send plain tuples.
         return self.sdk._send(getattr(self.game.functions, fn_name)(*_plain(args)), label)
 
@@ -114,36 +114,21 @@ class GameClient:
         layout = graph_layout(load_onnx(onnx_bytes))
         tc = commit(trace)
         if f.kind == "input":
-            return self._send("proveInputMismatch", cd.prove_input_mismatch_args(job_id, layout, tc), "proveInput")
+            return self.send("proveInputMismatch", cd.prove_input_mismatch_args(job_id, layout, tc), "proveInput")
         if f.kind == "output":
-            return self._send("proveOutputMismatch", cd.prove_output_mismatch_args(job_id, layout, tc), "proveOutput")
+            return self.send("proveOutputMismatch", cd.prove_output_mismatch_args(job_id, layout, tc), "proveOutput")
         if f.kind == "weight":
-            return self._send("proveWeightMismatch", cd.prove_weight_mismatch_args(job_id, layout, tc, f.index),
+            return self.send("proveWeightMismatch", cd.prove_weight_mismatch_args(job_id, layout, tc, f.index),
                               "proveWeight")
         if f.kind == "node":
-            from . import ops
+            from .prover import node_needs
 
             model = load_onnx(onnx_bytes)
             node = model.graph.node[f.index]
-            in_shapes = [tuple(trace.values[n].shape) if n else None for n in node.input]
-            out_shape = tuple(trace.values[node.output[f.output_slot]].shape)
-            needs = ops.needs(node, in_shapes, out_shape, f.element)
+            needs = node_needs(node, trace.values, f.element, f.output_slot)  # value-aware (Gather, Slice)
             args = cd.prove_node_args(job_id, layout, tc, f.index, f.element, out_pos=f.output_slot, needs=needs)
-            return self._send("proveNode", args, "proveNode")
+            return self.send("proveNode", args, "proveNode")
         raise AssayError(f"unknown finding kind {f.kind!r}")
-
-    def demand_if_possible(self, job_id: int, d: Dispute, now: int, onnx_bytes: bytes | None = None) -> bool:
-        """Demand the first leaf of the first graph output when the worker's trace is unusable.
-        (A worker that does not answer loses; one that answers reveals data a proof can use.)"""
-        if not d.open or d.demand_deadline or d.demands_made >= d.max_demands or now > d.proof_deadline:
-            return False
-        if onnx_bytes is None:
-            onnx_bytes = self.sdk.fetch_model(self.sdk.job(job_id).model_id)
-        layout = graph_layout(load_onnx(onnx_bytes))
-        vid = layout.outputs[0][1]
-        args = cd.demand_chunk_args(int(job_id), layout, vid, 0, d.demands_made, 1)
-        self._send("demandChunk", args, "demandChunk")
-        return True
 
 
 def _plain(v: Any) -> Any:
