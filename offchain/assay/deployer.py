@@ -24,6 +24,8 @@ VERIFIERS: dict[str, tuple[str, ...]] = {
     "ElementwiseVerifier": ("Add", "Sub", "Mul", "Relu", "Identity", "Reshape", "Flatten", "Cast", "ArgMax"),
     "ActivationVerifier": ("Softmax", "Sigmoid", "Tanh"),
     "ConvVerifier": ("Conv", "MaxPool"),
+    "ArithmeticVerifier": ("Div", "Clip", "BatchNormalization"),
+    "PoolVerifier": ("AveragePool", "GlobalAveragePool"),
 }
 OPERATOR_ROLE_NAME = "OPERATOR_ROLE"
 ARBITER_ROLE_NAME = "ARBITER_ROLE"
