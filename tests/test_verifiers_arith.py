@@ -14,6 +14,8 @@ honest trace has no violation, and a tampered element of each new node is proven
 from __future__ import annotations
 
 import hashlib
+from decimal import Decimal, localcontext
+from fractions import Fraction
 
 import numpy as np
 import onnx
@@ -187,7 +189,8 @@ def test_div_special_values():
         (np.inf, -2.0, [np.inf, -np.inf], [np.nan, 3.0]), (np.inf, np.inf, [np.nan], [np.inf, 1.0]),
         (5.0, -np.inf, [0.0, -0.0], [1e-45, np.nan]), (1.0, 0.0, [np.inf, -np.inf, np.nan], [3e38, 0.0]),
         (0.0, 0.0, [np.nan], [0.0]), (1.0, 1e-40, [np.inf, -np.inf, np.nan], [3e38]),
-        (3e38, 1e-30, [np.inf], [3e38]), (1e-40, 2.0, [0.0, 5e-41, -0.0, 1e-39], [1e-37]), (0.0, 3.0, [0.0, -0.0], [np.nan, 1e-30]),
+        (3e38, 1e-30, [np.inf], [3e38]), (1e-40, 2.0, [0.0, 5e-41, -0.0, 1e-39], [1e-37]),
+        (0.0, 3.0, [0.0, -0.0], [np.nan, 1e-30]),
         (1.0, 3.0, [np.float32(1 / 3)], [np.nan, np.inf, 0.0]),
     ]
     for a, b, good, bad in table:
@@ -339,6 +342,12 @@ def test_batchnorm_special_and_degenerate_values():
     # DAZ: a subnormal x read as 0 gives β − μ·s
     s = 1.5 / np.sqrt(2.0 + 1e-5)
     assert ops.check_element(BN, ins, with_value(y, 2, f32bits(0.25 + 0.5 * s)), 2)
+    # DAZ where it matters: a subnormal x times a large s (1e-39·1e30): its product may be dropped
+    big = [np.full((1, 1, 1), 1e-39, np.float32)] + p(1e30, 0.0, 0.0, 1.0)
+    assert ops.check_element(BN, big, np.full((1, 1, 1), 0.0, np.float32), 0)
+    assert ops.check_element(BN, big, np.full((1, 1, 1), 1e-39 * 1e30 / np.sqrt(1 + 1e-5), np.float32), 0)
+    normal = [np.full((1, 1, 1), 1e-37, np.float32)] + p(1e30, 0.0, 0.0, 1.0)
+    assert not ops.check_element(BN, normal, np.full((1, 1, 1), 0.0, np.float32), 0)  # a normal x may not be
     # degenerate parameters (a non-finite parameter, a negative variance cancelling ε): anything goes
     for params in ((np.inf, 0.25, -0.5, 2.0), (1.5, 0.25, -0.5, np.nan), (1.5, 0.25, -0.5, -1e-5), (1.5, 0.25, -0.5, -3.0)):
         assert ops.check_element(BN, [x] + p(*params), with_value(y, 4, f32bits(-12345.0)), 4)
@@ -431,6 +440,10 @@ def test_averagepool_other_honest_evaluations_accepted():
     for y in (seq / np.float32(16), seq * np.float32(1 / 16), (win.astype(np.float64).mean(-1)).astype(np.float32),
               (win / np.float32(16)).sum(-1, dtype=np.float32)):
         assert ops.violations(node, [x], y.astype(np.float32)).size == 0
+    xs = x * np.float32(2.0**-128)  # subnormal and tiny inputs: a denormals-are-zero / flush-to-zero executor
+    ys = daz(daz(xs).reshape(1, 4, 4, 4, 4, 4).transpose(0, 1, 2, 4, 3, 5).reshape(1, 4, 4, 4, 16).sum(-1) / np.float32(16))
+    assert ((xs.view(np.uint32) >> 23) & 0xFF).min() == 0  # some inputs are subnormal
+    assert ops.violations(node, [xs], ys).size == 0
 
 
 def test_globalaveragepool_onnxruntime_accepted_and_outside_the_bound_rejected():
@@ -486,6 +499,113 @@ def test_pool_verifier_agrees_with_python(pool):
 
 
 # ---------------------------------------------------------------------------------------------
+# The integer rules against their rational statements (docs/fraud-bounds.md §4.3–4.5)
+# ---------------------------------------------------------------------------------------------
+
+
+def _f(bits) -> Fraction:
+    return Fraction(float(np.uint32(bits).view(np.float32)))
+
+
+def _edges_are_the_bound(node, ins, y, idx, dist, bound, excess):
+    """The accepted interval's end floats lie within ``bound`` (+ the documented ``excess``), the
+    first rejected ones beyond ``bound``; ``dist(v)`` is the rule's distance of a candidate value."""
+    lo_ok, lo_bad, hi_ok, hi_bad = py_edges(node, ins, y, idx)
+    for ok in (lo_ok, hi_ok):
+        assert dist(_f(ok)) <= bound + excess
+    for bad in (lo_bad, hi_bad):
+        assert dist(_f(bad)) > bound
+
+
+def test_div_rule_edges_are_its_rational_bound():
+    for a, b in zip(wide(150, -40, 40), wide(150, -40, 40)):
+        q = Fraction(float(a)) / Fraction(float(b))
+        ins = [np.array([a]), np.array([b])]
+        g = Fraction(2) ** (max(int(ops._fields(f32bits(a))[3]), 1) - max(int(ops._fields(f32bits(b))[3]), 1) - 100)
+        _edges_are_the_bound(DIV, ins, np.array([np.float32(float(q))]), 0, lambda v: abs(v - q),
+                             abs(q) / (2**24 - 1) + Fraction(1, 2**126), 6 * g + max(g, Fraction(1, 2**126)))
+
+
+def _sqrt(f: Fraction) -> Fraction:
+    with localcontext() as ctx:
+        ctx.prec = 80
+        r = (Decimal(f.numerator) / Decimal(f.denominator)).sqrt()
+    return Fraction(r)
+
+
+def test_batchnorm_rule_edges_are_its_rational_bound():
+    for _ in range(60):
+        x = np.float32(RNG.standard_normal() * 2.0 ** RNG.integers(-20, 20))
+        sc, b, m = (np.float32(RNG.standard_normal() * 2.0 ** RNG.integers(-10, 10)) for _ in range(3))
+        v = np.float32(RNG.random() * 2.0 ** RNG.integers(-30, 10))
+        eps = Fraction(float(np.float32(1e-5)))
+        s = Fraction(float(sc)) / _sqrt(Fraction(float(v)) + eps)  # 80 digits: error ≪ the margins below
+        xf, mf, bf = Fraction(float(x)), Fraction(float(m)), Fraction(float(b))
+        y = (xf - mf) * s + bf
+        p = abs(xf * s) + abs(mf * s) + abs(bf)
+        tol = Fraction(32, 2**24) * p + (abs(xf) + abs(mf) + abs(Fraction(float(sc))) + 16) / 2**125
+        ins = [np.array([[x]]), np.array([sc]), np.array([b]), np.array([m]), np.array([v])]
+        _edges_are_the_bound(BN, ins, np.array([[np.float32(float(y))]]), 0, lambda c: abs(c - y), tol,
+                             p / 2**70 + Fraction(1, 2**200))
+
+
+def test_mean_rule_edges_are_its_rational_bound():
+    node = oh.make_node("GlobalAveragePool", ["x"], ["y"])
+    for k in (1, 4, 9, 49, 300):
+        for scale in (1.0, 2.0**-130, 2.0**100):
+            xs = (RNG.standard_normal(k) * scale).astype(np.float32)
+            xr = [Fraction(float(v)) for v in xs]
+            total, s = sum(xr), sum(abs(v) for v in xr)
+            d = sum(abs(v) for v in xr if abs(v) < Fraction(1, 2**126))
+            m = k + 1
+            bound = Fraction(m, 2**24 - m) * s + 2 * d + Fraction(k * (m + 1), 2**123)
+            t = max(int((f32bits(v) >> 23) & 0xFF) for v in xs) + 127
+            g = Fraction(2) ** max(t - 448, -300)
+            _edges_are_the_bound(node, [xs.reshape(1, 1, k)], np.array([[[np.float32(float(total / k))]]]), 0,
+                                 lambda c: abs(k * c - total), bound, (m + 8 * k + 8 + k * (m + 1)) * g)
+
+
+def random_bits(n):
+    """float32 bit patterns over the whole range: every exponent field, specials, subnormals, zeros."""
+    b = RNG.integers(0, 2**32, n, dtype=np.uint64).astype(np.uint32)
+    pick = RNG.random(n)
+    b[pick < 0.1] &= 0x807FFFFF  # zero or subnormal
+    b[(pick >= 0.1) & (pick < 0.15)] |= 0x7F800000  # Inf or NaN
+    b[(pick >= 0.15) & (pick < 0.2)] &= 0x80000000  # ±0
+    return b.view(np.float32)
+
+
+def test_solidity_agrees_on_random_bit_patterns(arith, pool):
+    """Whole-range inputs (every exponent, specials) and claimed values both near the honest value and
+    anywhere: no case may revert, panic or decide differently on the two sides."""
+    a, b, r = random_bits(120), random_bits(120), random_bits(120)
+    with np.errstate(all="ignore"):
+        near = (a.astype(np.float64) / b.astype(np.float64)).astype(np.float32)
+    y = np.where(RNG.random(120) < 0.5, near, r)
+    for i in range(120):
+        same(arith, DIV, [a[i:i + 1], b[i:i + 1]], y[i:i + 1], 0)
+    for i in range(80):
+        x, sc, bb, m, v, yy = random_bits(6)
+        if RNG.random() < 0.6:  # realistic parameters, wide x
+            sc, bb, m = (np.float32(RNG.standard_normal() * 2.0 ** RNG.integers(-60, 60)) for _ in range(3))
+            v = np.float32(RNG.random() * 2.0 ** RNG.integers(-126, 120))
+        eps = float(random_bits(1)[0]) if RNG.random() < 0.3 else 1e-5
+        node = oh.make_node("BatchNormalization", ["x", "s", "b", "m", "v"], ["y"], epsilon=eps if np.isfinite(eps) else 1e-5)
+        ins = [np.array([[x]], np.float32)] + [np.array([q], np.float32) for q in (sc, bb, m, v)]
+        with np.errstate(all="ignore"):
+            honest = np.float32((np.float64(x) - m) * sc / np.sqrt(np.float64(v) + np.float32(eps)) + bb)
+        same(arith, node, ins, np.array([[honest if RNG.random() < 0.6 else yy]], np.float32), 0)
+    gap = oh.make_node("GlobalAveragePool", ["x"], ["y"])
+    for k in (1, 3, 8, 9, 17, 64):
+        for _ in range(4):
+            xs = random_bits(k) if RNG.random() < 0.5 else (RNG.standard_normal(k) * 2.0 ** RNG.integers(-140, 120)).astype(np.float32)
+            with np.errstate(all="ignore"):
+                honest = np.float32(xs.astype(np.float64).mean())
+            yy = honest if RNG.random() < 0.6 else random_bits(1)[0]
+            same(pool, gap, [xs.reshape(1, 1, k)], np.array([[[yy]]], np.float32), 0)
+
+
+# ---------------------------------------------------------------------------------------------
 # Refusals on-chain
 # ---------------------------------------------------------------------------------------------
 
@@ -511,7 +631,8 @@ def test_unsupported_attributes_revert_and_short_operands_revert(arith, pool):
     reverts_with(pool, ops.descriptor_of(avg), ins, opened(y, 0, 0, 1, aligned=False), 4, "OutputNotCovered", outIndex=4)
     reverts_with(pool, ops.descriptor_of(avg), [(1, [1, 2, 4], 0, 0, b"")], out, 4, "UnsupportedSize", size=3)
     gap = ops.descriptor_of(oh.make_node("GlobalAveragePool", ["x"], ["y"]))
-    reverts_with(pool, gap, [(1, [2, 16], 0, 0, b"")], opened(np.zeros((2, 1), np.float32), 0, 0, 1), 0, "UnsupportedSize", size=2)
+    reverts_with(pool, gap, [(1, [2, 16], 0, 0, b"")], opened(np.zeros((2, 1), np.float32), 0, 0, 1), 0,
+                 "UnsupportedSize", size=2)
     reverts_with(pool, gap, [(1, [1, 1, 0, 3], 0, 0, b"")], opened(np.zeros((1, 1, 1, 1), np.float32), 0, 0, 1), 0,
                  "UnsupportedSize", size=0)
     reverts_with(pool, ops.descriptor_of(oh.make_node("MaxPool", ["x"], ["y"], kernel_shape=[2, 2])), ins, out, 4,
@@ -521,7 +642,8 @@ def test_unsupported_attributes_revert_and_short_operands_revert(arith, pool):
     yb = ort_run(BN, bn_ins)
     bins, bout = operands_for(ops.descriptor_of(BN), bn_ins, yb, 5)
     assert arith.check(ops.descriptor_of(BN), bins, bout, 5) is True
-    for attrs, name in (({"training_mode": 1}, "training_mode"), ({"spatial": 0}, "spatial"), ({"epsilon": float("nan")}, "epsilon")):
+    for attrs, name in (({"training_mode": 1}, "training_mode"), ({"spatial": 0}, "spatial"),
+                        ({"epsilon": float("nan")}, "epsilon")):
         desc = ops.descriptor_of(oh.make_node("BatchNormalization", ["x", "s", "b", "m", "v"], ["y"], **attrs))
         reverts_with(arith, desc, bins, bout, 5, "UnsupportedAttribute", name=name)
         assert py(desc, bn_ins, yb, 5) == "raise:Unsupported"
@@ -584,7 +706,8 @@ def small_cnn() -> bytes:
 
     a1 = _conv_np(batch, w1, 1)
     bn1 = bn_params(8, a1)
-    h = (a1 - bn1[2][None, :, None, None]) / np.sqrt(bn1[3][None, :, None, None] + 1e-5) * bn1[0][None, :, None, None] + bn1[1][None, :, None, None]
+    c4 = lambda v: v[None, :, None, None]  # noqa: E731
+    h = (a1 - c4(bn1[2])) / np.sqrt(c4(bn1[3]) + 1e-5) * c4(bn1[0]) + c4(bn1[1])
     h = np.clip(h, 0, 6).reshape(32, 8, 6, 2, 6, 2).mean((3, 5))
     bn2 = bn_params(16, _conv_np(h, w2, 1))
     inits = {"w1": w1, "w2": w2, "fc": fc, "fcb": (0.1 * rng.standard_normal(10)).astype(np.float32),

@@ -1775,7 +1775,10 @@ class _AveragePool(_Op):
             return None
         oh = _out_dim(x[2], ks[0], strides[0], pads[0], pads[2])
         ow = _out_dim(x[3], ks[1], strides[1], pads[1], pads[3])
-        if oh is None or ow is None or out.shape != (x[0], x[1], oh, ow) or max(pads[0], pads[2]) >= ks[0] or max(pads[1], pads[3]) >= ks[1]:
+        # onnxruntime refuses a pad as large as the kernel: every window holds a real element
+        if oh is None or ow is None or out.shape != (x[0], x[1], oh, ow):
+            return None
+        if max(pads[0], pads[2]) >= ks[0] or max(pads[1], pads[3]) >= ks[1]:
             return None
         return _WinGeo(x, out.shape, ks, strides, pads, pool=True), cip
 
