@@ -754,11 +754,21 @@ def cnn_trace():
     return data, model, values
 
 
-def test_model_with_the_new_ops_is_fully_checked_class_approx(cnn_trace):
+def test_model_with_the_new_ops_is_fully_checked_class_approx(cnn_trace, tmp_path):
+    import json
+
+    from click.testing import CliRunner
+
+    from assay.cli import main
     from assay.sdk import verification_class
 
     data, model, values = cnn_trace
     assert verification_class(data) == ("APPROX", [])
+    (tmp_path / "cnn.onnx").write_bytes(data)  # `assay model verify-class` (offline) agrees
+    r = CliRunner(mix_stderr=False).invoke(main, ["--json", "model", "verify-class", str(tmp_path / "cnn.onnx")])
+    shown = json.loads(r.stdout)
+    assert r.exit_code == 0 and shown["class"] == "APPROX" and shown["uncovered"] == []
+    assert all(shown["ops"][f"ai.onnx.{op}"] for op in NEW_OPS)
     assert {n.op_type for n in model.graph.node} >= NEW_OPS
     for node in model.graph.node:  # the honest canonical trace: no element of any node is a violation
         ins = [values[n] if n else None for n in node.input]
