@@ -70,13 +70,11 @@ contract PoolVerifier is WindowVerifierBase {
         uint256 y = Float32.loadLE(_outputPtr(_output, 1, _outIndex, 4));
         // pass 1: the largest exponent field and any Inf/NaN, row by row
         uint256 cols = j1 - j0;
-        uint256 top;
-        bool nf;
+        uint256 mx;
         for (uint256 i = i0; i < i1; ++i) {
-            (uint256 t, bool f) = _scan(px + 4 * (_xIndex(w, w.m, i, j0) - first), cols);
-            if (t > top) top = t;
-            nf = nf || f;
+            mx = _scan(px + 4 * (_xIndex(w, w.m, i, j0) - first), cols, mx);
         }
+        (uint256 top, bool nf) = _top(mx);
         if (nf) return Float32.isNonFinite(y);
         int256 g = ProductSumRule.grid(top + 127);
         ProductSumRule.Sums memory acc;
@@ -108,7 +106,7 @@ contract PoolVerifier is WindowVerifierBase {
         if (!consistent) return false;
         uint256 px = _run(_inputs[0], 0, 0, _outIndex * k, k, 4);
         uint256 y = Float32.loadLE(_outputPtr(_output, 1, _outIndex, 4));
-        (uint256 top, bool nf) = _scan(px, k);
+        (uint256 top, bool nf) = _top(_scan(px, k, 0));
         if (nf) return Float32.isNonFinite(y);
         int256 g = ProductSumRule.grid(top + 127);
         ProductSumRule.Sums memory acc;
@@ -116,45 +114,69 @@ contract PoolVerifier is WindowVerifierBase {
         return _meanRule(acc, k, k, k + 1, g, y);
     }
 
-    /// @dev The largest exponent field of `count` little-endian floats at `ptr`, and whether any is Inf/NaN.
-    function _scan(uint256 _ptr, uint256 _count) private pure returns (uint256 top_, bool nonFinite_) {
+    /// @dev Folds the exponent fields of `count` little-endian floats at `ptr` into `mx`, a lane-wise
+    /// running maximum (8 lanes of 32 bits, as ProductSumRule.scanRuns); `_top` reduces it.
+    function _scan(uint256 _ptr, uint256 _count, uint256 _mx) private pure returns (uint256 mx_) {
         assembly ("memory-safe") {
-            let end := add(_ptr, shl(2, _count))
-            for {} lt(_ptr, end) { _ptr := add(_ptr, 4) } {
-                let w := shr(224, calldataload(_ptr))
-                // little-endian: the exponent field is bits 0-6 of byte 3 and bit 7 of byte 2
-                let ex := or(shl(1, and(w, 0x7F)), and(shr(15, w), 1))
-                if gt(ex, top_) { top_ := ex }
+            // a lane holds the bytes [b0 b1 b2 b3] of a little-endian float: its exponent field is
+            // ((lane & 0x7F) << 1) | ((lane >> 15) & 1); lane-wise max via bit 8 of (256 + max - e)
+            function scanWord(w, mx, l1) -> mx2 {
+                let e := or(shl(1, and(w, mul(l1, 0x7F))), and(shr(15, w), l1))
+                let mk := mul(and(shr(8, sub(or(mx, mul(l1, 0x100)), e)), l1), 0xFF)
+                mx2 := or(and(mx, mk), and(e, xor(mk, mul(l1, 0xFF))))
             }
-            nonFinite_ := eq(top_, 0xFF)
+            let l1 := div(not(0), 0xFFFFFFFF) // 0x00000001 in each of the 8 lanes
+            mx_ := _mx
+            let end := add(_ptr, shl(5, shr(3, _count)))
+            for {} lt(_ptr, end) { _ptr := add(_ptr, 32) } { mx_ := scanWord(calldataload(_ptr), mx_, l1) }
+            if and(_count, 7) {
+                mx_ := scanWord(and(calldataload(_ptr), not(shr(shl(5, and(_count, 7)), not(0)))), mx_, l1)
+            }
         }
     }
 
+    /// @dev The largest lane of `mx` (the largest exponent field) and whether it is 0xFF (Inf/NaN).
+    function _top(uint256 _mx) private pure returns (uint256 top_, bool nonFinite_) {
+        for (uint256 sh; sh < 256; sh += 32) {
+            uint256 v = (_mx >> sh) & 0xFF;
+            if (v > top_) top_ = v;
+        }
+        nonFinite_ = top_ == 0xFF;
+    }
+
     /// @dev Adds the `count` floats at `ptr` as the pairs (x, 1) of ProductSumRule on the grid 2^g:
-    /// q = ⌊m·2^(e − 150 − g)⌋ (m the integer mantissa, e the effective exponent).
+    /// q = ⌊m·2^(e − 150 − g)⌋ (m the integer mantissa, e the effective exponent), computed as
+    /// shr(58, shl(c + 58, m)) with c = e − 150 − g ≤ 171: m < 2^24 keeps the left shift below 2^256,
+    /// and c < −58 wraps to a shift ≥ 256, giving 0 = ⌊m·2^c⌋. 8 floats per word: one byte swap of
+    /// all lanes, then the lanes one by one (in the last word only those holding the run's floats).
     function _add(ProductSumRule.Sums memory _acc, uint256 _ptr, uint256 _count, int256 _g) private pure {
         uint256 s;
         uint256 ep;
         uint256 d;
         assembly ("memory-safe") {
-            let end := add(_ptr, shl(2, _count))
-            for {} lt(_ptr, end) { _ptr := add(_ptr, 4) } {
-                let w := shr(224, calldataload(_ptr))
-                let bits := or(or(shl(24, and(w, 0xFF)), shl(8, and(w, 0xFF00))), or(and(shr(8, w), 0xFF00), shr(24, w)))
-                let ex := and(shr(23, bits), 0xFF)
-                let man := and(bits, 0x7FFFFF)
-                let eff := ex
-                switch ex
-                case 0 { eff := 1 }
-                default { man := or(man, 0x800000) }
-                let c := sub(sub(eff, 150), _g)
-                let q
-                switch slt(c, 0)
-                case 0 { q := shl(c, man) }
-                default { q := shr(sub(0, c), man) }
-                s := add(s, q)
-                if iszero(shr(31, bits)) { ep := add(ep, q) }
-                if iszero(ex) { d := add(d, q) }
+            let m8 := mul(div(not(0), 0xFFFFFFFF), 0x00FF00FF)
+            let m16 := mul(div(not(0), 0xFFFFFFFF), 0xFFFF)
+            let c0 := sub(sub(58, 150), _g) // c + 58 = e + c0
+            let end := add(_ptr, shl(5, shr(3, add(_count, 7))))
+            // the last word holds count mod 8 floats (8 when 0): its lanes below them are not read
+            let tailStop := 0
+            if and(_count, 7) { tailStop := sub(256, shl(5, and(_count, 7))) }
+            for {} lt(_ptr, end) { _ptr := add(_ptr, 32) } {
+                let w := calldataload(_ptr)
+                let last := 0
+                if eq(add(_ptr, 32), end) { last := tailStop }
+                w := or(shl(8, and(w, m8)), and(shr(8, w), m8))
+                w := or(shl(16, and(w, m16)), and(shr(16, w), m16))
+                for { let sh := 256 } gt(sh, last) {} {
+                    sh := sub(sh, 32)
+                    let bits := and(shr(sh, w), 0xFFFFFFFF)
+                    let ex := and(shr(23, bits), 0xFF)
+                    let z := iszero(ex)
+                    let q := shr(58, shl(add(add(ex, z), c0), or(and(bits, 0x7FFFFF), shl(23, iszero(z)))))
+                    s := add(s, q)
+                    ep := add(ep, mul(q, iszero(shr(31, bits))))
+                    d := add(d, mul(q, z))
+                }
             }
         }
         _acc.e += 2 * int256(ep) - int256(s);
