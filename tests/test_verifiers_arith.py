@@ -690,7 +690,7 @@ def _conv_np(x, w, pad):
     return out
 
 
-def small_cnn() -> bytes:
+def small_cnn(batch: int = 2) -> bytes:
     """Conv → BatchNormalization → Clip(0, 6) → AveragePool 2×2 → Conv → BatchNormalization → Relu →
     GlobalAveragePool → Flatten → Div (a temperature) → Gemm → Softmax, with realistic weights:
     He-initialised convolutions, BatchNormalization statistics measured on a batch of inputs."""
@@ -698,13 +698,13 @@ def small_cnn() -> bytes:
     w1 = (rng.standard_normal((8, 1, 3, 3)) * np.sqrt(2 / 9)).astype(np.float32)
     w2 = (rng.standard_normal((16, 8, 3, 3)) * np.sqrt(2 / 72)).astype(np.float32)
     fc = (rng.standard_normal((10, 16)) * 0.25).astype(np.float32)
-    batch = rng.random((32, 1, 12, 12))
+    images = rng.random((32, 1, 12, 12))
 
     def bn_params(c, act):
         a = act.transpose(1, 0, 2, 3).reshape(c, -1)
         return [(1 + 0.1 * rng.standard_normal(c)), 0.1 * rng.standard_normal(c), a.mean(1), a.var(1)]
 
-    a1 = _conv_np(batch, w1, 1)
+    a1 = _conv_np(images, w1, 1)
     bn1 = bn_params(8, a1)
     c4 = lambda v: v[None, :, None, None]  # noqa: E731
     h = (a1 - c4(bn1[2])) / np.sqrt(c4(bn1[3]) + 1e-5) * c4(bn1[0]) + c4(bn1[1])
@@ -729,8 +729,8 @@ def small_cnn() -> bytes:
         oh.make_node("Gemm", ["d", "fc", "fcb"], ["logits"], transB=1),
         oh.make_node("Softmax", ["logits"], ["probabilities"], axis=1),
     ]
-    graph = oh.make_graph(nodes, "bn_pool_cnn", [oh.make_tensor_value_info("input", TensorProto.FLOAT, [2, 1, 12, 12])],
-                          [oh.make_tensor_value_info("probabilities", TensorProto.FLOAT, [2, 10])],
+    graph = oh.make_graph(nodes, "bn_pool_cnn", [oh.make_tensor_value_info("input", TensorProto.FLOAT, [batch, 1, 12, 12])],
+                          [oh.make_tensor_value_info("probabilities", TensorProto.FLOAT, [batch, 10])],
                           initializer=[numpy_helper.from_array(v, k) for k, v in inits.items()])
     model = oh.make_model(graph, opset_imports=[oh.make_opsetid("", 17)])
     onnx.checker.check_model(model)
@@ -837,3 +837,55 @@ def test_gas_per_check_and_code_size(arith, pool, project, owner, gas_probe, cha
         size = len(chain.provider.web3.eth.get_code(c.address))
         print(f"{name}: {size:,} bytes of code")
         assert 0 < size <= 24_576, name
+
+
+# ---------------------------------------------------------------------------------------------
+# Through the game: the deployed stack's verifiers slash a worker whose trace breaks a new node
+# ---------------------------------------------------------------------------------------------
+
+
+def test_game_slashes_a_tampered_node_of_each_new_op_with_the_deployed_verifiers(
+        jobs, game, stake, token, make_job, registry, model_owner, funded, staked, worker, challenger, requester,
+        treasury):
+    """The small CNN registered as APPROX; for each new op the worker's trace has one output element
+    of that node moved (the inputs honest), the challenger finds it with ``ops.violations`` and proves
+    it with ``proveNode``: the DisputeGame calls the verifier deploy_stack registered for the op
+    (ArithmeticVerifier / PoolVerifier), the worker is slashed with exact balances. An honest element
+    of the same node is refused with ProofRejected."""
+    from test_fraud_game import (BY_NODE, assert_challenger_won, balances, node_proof, register, report_gas, resolved,
+                                 traced)
+
+    from assay.commitments import codec
+    from assay.fraud import calldata as cd
+
+    data = small_cnn(batch=1)  # one image: the job's input is posted inline (≤ 1 KB)
+    m = register(registry, model_owner, data, {"input": np.random.default_rng(9).random((1, 1, 12, 12)).astype(np.float32)})
+    nodes = onnx.load_from_string(data).graph.node
+    for k, node in enumerate(nodes):
+        if node.op_type not in NEW_OPS:
+            continue
+        ins, outs = cd.node_io(m.graph, k)
+        desc = m.graph.descriptors[k]
+        honest_y = m.values[outs[0]]
+        idx = honest_y.size // 3
+
+        def bump(a, idx=idx):
+            a.reshape(-1)[idx] = a.reshape(-1)[idx] * np.float32(1.01) + np.float32(0.01)
+            return a
+
+        trace = m.tampered(outs[0], bump)
+        in_vals = [None if v == ops.ABSENT else m.values[v] for v in ins]
+        assert ops.violations(desc, in_vals, trace.values[outs[0]]).tolist() == [idx]
+        shapes = [None if a is None else (codec.dtype_code(a.dtype), a.shape) for a in in_vals]
+        needs = ops.needs(desc, shapes, (1, honest_y.shape), idx)
+        jid = traced(jobs, game, make_job, worker, challenger, m, trace)
+        if node.op_type == "BatchNormalization":  # an honest element of the same node proves nothing
+            with ape.reverts(game.ProofRejected, jobId=jid, node=k, outIndex=idx - 1):
+                game.proveNode(*node_proof(m, trace, jid, k, idx - 1, ops.needs(desc, shapes, (1, honest_y.shape), idx - 1)),
+                               sender=challenger)
+        before = balances(jobs, stake, token, worker, challenger, requester, treasury)
+        tx = game.proveNode(*node_proof(m, trace, jid, k, idx, needs), sender=challenger)
+        assert_challenger_won(before, balances(jobs, stake, token, worker, challenger, requester, treasury),
+                              worker, challenger, requester, treasury)
+        resolved(game, tx, jid, True, BY_NODE)
+        report_gas(f"proveNode ({node.op_type}, real verifier)", tx)
