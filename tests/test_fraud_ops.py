@@ -951,11 +951,14 @@ def test_supported_ops():
         assert ops.supported("", op)
     for op in ("Conv", "MaxPool", "Cast"):
         assert ops.supported("", op)
-    for op in ("Div", "ArgMin", "AveragePool"):
+    for op in ("Div", "Clip", "BatchNormalization", "AveragePool", "GlobalAveragePool"):
+        assert ops.supported("", op)
+    for op in ("LpPool", "Einsum", "NonMaxSuppression"):
         assert not ops.supported("", op)
     assert not ops.supported("com.microsoft", "MatMul")
     with pytest.raises(Unsupported):
-        ops.check_element(oh.make_node("Div", ["x", "w"], ["y"]), [np.ones((1, 1, 3, 3), np.float32)] * 2, np.ones((1, 1, 3, 3), np.float32), 0)
+        ops.check_element(oh.make_node("Einsum", ["x", "w"], ["y"], equation="ij,jk->ik"), [np.ones((3, 3), np.float32)] * 2,
+                          np.ones((3, 3), np.float32), 0)
 
 
 # ---------------------------------------------------------------------------------------------

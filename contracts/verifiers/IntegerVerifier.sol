@@ -12,7 +12,7 @@ import {OpVerifierBase} from "./OpVerifierBase.sol";
 /// numpy matmul shapes (1-D operands, broadcast batch dims). Exact: the output element must equal
 /// Σ (a_k - a_zp)(b_k - b_zp) over a row of A (layout 0) and a column of B (layout 1; layout 0 for
 /// a 1-D B), wrapped to 32 bits (two's complement), which is what onnxruntime's int32 accumulators
-/// give (measured: docs/fraud-bounds.md §4.3). The off-chain twin is `assay.fraud.ops._MatMulInteger`.
+/// give (measured: docs/fraud-bounds.md §4.6). The off-chain twin is `assay.fraud.ops._MatMulInteger`.
 contract IntegerVerifier is OpVerifierBase {
     bytes32 private constant _MATMUL_INTEGER = keccak256("MatMulInteger");
     uint8 private constant _UINT8 = 2;

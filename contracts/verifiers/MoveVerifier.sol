@@ -16,7 +16,7 @@ import {OpVerifierBase} from "./OpVerifierBase.sol";
 /// the output shape is the op's. Values that make the ONNX op fail (an axis out of range or
 /// repeated, a zero step, an index outside [-d, d)) mean no execution produced the output: the
 /// check answers false without reading data. The off-chain twin is `assay.fraud.ops` (_Transpose,
-/// _Concat, _Squeeze, _GatherOp, _Slice); rules in docs/fraud-bounds.md §4.3.
+/// _Concat, _Squeeze, _GatherOp, _Slice); rules in docs/fraud-bounds.md §4.6.
 contract MoveVerifier is OpVerifierBase {
     bytes32 private constant _TRANSPOSE = keccak256("Transpose");
     bytes32 private constant _CONCAT = keccak256("Concat");

@@ -26,6 +26,8 @@ VERIFIERS: dict[str, tuple[str, ...]] = {
     "ConvVerifier": ("Conv", "MaxPool"),
     "MoveVerifier": ("Transpose", "Concat", "Squeeze", "Unsqueeze", "Gather", "Slice"),
     "IntegerVerifier": ("MatMulInteger",),
+    "ArithmeticVerifier": ("Div", "Clip", "BatchNormalization"),
+    "PoolVerifier": ("AveragePool", "GlobalAveragePool"),
 }
 OPERATOR_ROLE_NAME = "OPERATOR_ROLE"
 ARBITER_ROLE_NAME = "ARBITER_ROLE"

@@ -559,7 +559,7 @@ def verification_class(onnx_bytes: bytes) -> tuple[str, list[str]]:
     if uncovered:
         return "NONE", uncovered
     exact = {"Relu", "Identity", "Reshape", "Flatten", "Cast", "ArgMax", "MaxPool", "Transpose", "Concat",
-             "Squeeze", "Unsqueeze", "Gather", "Slice", "MatMulInteger"}
+             "Squeeze", "Unsqueeze", "Gather", "Slice", "MatMulInteger", "Clip"}
     return ("EXACT" if all(o in exact for _d, o in kinds) else "APPROX"), []
 
 

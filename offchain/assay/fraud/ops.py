@@ -35,9 +35,10 @@ from ..commitments import codec
 from ..errors import AssayError
 
 __all__ = [
-    "ABSENT", "MAX_TERMS", "MalformedDescriptor", "Need", "NodeSpec", "Unsupported", "argmax_rule", "check_element",
-    "descriptor_of", "exp_neg_enclosure", "layout_view", "maxpool_rule", "needs", "node_spec", "parse_descriptor",
-    "product_sum_rule", "rule_sums", "sigmoid_rule", "softmax_rule", "supported", "tanh_rule", "violations",
+    "ABSENT", "MAX_TERMS", "MalformedDescriptor", "Need", "NeedsValues", "NodeSpec", "Unsupported", "argmax_rule",
+    "batchnorm_rule", "check_element", "clip_rule", "descriptor_of", "div_rule", "exp_neg_enclosure", "layout_view",
+    "maxpool_rule", "mean_rule", "needs", "node_spec", "parse_descriptor", "product_sum_rule", "rule_sums",
+    "sigmoid_rule", "softmax_rule", "supported", "tanh_rule", "violations",
 ]
 
 # ---------------------------------------------------------------------------------------------
@@ -1377,7 +1378,7 @@ class _ArgMax(_Op):
 
 # ---------------------------------------------------------------------------------------------
 # --- Transpose, Concat, Squeeze, Unsqueeze, Gather, Slice, MatMulInteger
-# (mirrored in contracts/verifiers/MoveVerifier.sol and IntegerVerifier.sol; docs/fraud-bounds.md §4.3)
+# (mirrored in contracts/verifiers/MoveVerifier.sol and IntegerVerifier.sol; docs/fraud-bounds.md §4.6)
 #
 # The six data-movement ops are exact: output element o is one input element, bit for bit, at a
 # position computed from the shapes, the attributes and (Gather, Slice) the values of small integer
@@ -1855,6 +1856,493 @@ class _MatMulInteger(_Op):
         return (wrapped.reshape(-1) == np.asarray(output).astype(np.int64).reshape(-1)).astype(np.int8)
 
 
+# ---------------------------------------------------------------------------------------------
+# --- Div, Clip, BatchNormalization, AveragePool, GlobalAveragePool
+# (mirrored in contracts/verifiers/ArithmeticVerifier.sol and PoolVerifier.sol; bounds in
+# docs/fraud-bounds.md §4.3–4.5)
+# ---------------------------------------------------------------------------------------------
+
+F32_MAX = 0x7F7FFFFF
+F32_LOWEST = 0xFF7FFFFF
+POS_INF = 0x7F800000
+NEG_INF = 0xFF800000
+DIV_K = 100
+"""Div: the quotient of the mantissas is taken with 100 fraction bits (≥ 76 significant bits)."""
+DIV_Y_LIMIT_LOG2 = 230
+"""Div: a claimed |ŷ| of 2^230 grid units or more is rejected outright (provably outside)."""
+BN_R_NUM = 32
+"""BatchNormalization: relative tolerance R = 32·2^-24 of P = |x·s| + |μ·s| + |β|."""
+BN_EPS_DEFAULT = 0x3727C5AC  # float32 1e-5
+BN_W_BITS = 200  # bits kept below the top of v + ε
+BN_W_MIN_LOG2 = 160  # fewer significant bits of v + ε (cancellation): degenerate
+BN_R_LOG2 = 240  # 1/√W is taken as 2^240 / √W
+BN_GRID_WIDTH = 220  # the output grid: 220 bits below the largest term
+BN_GRID_MIN = -224
+BN_Y_LIMIT_LOG2 = 240
+
+
+def _is_nan(bits: int) -> bool:
+    return (bits >> 23) & 0xFF == 0xFF and bits & 0x7FFFFF != 0
+
+
+def _sub_or_zero(bits: int) -> bool:
+    return (bits >> 23) & 0xFF == 0
+
+
+def _scaled(man: int, sh: int) -> tuple[int, int]:
+    """(floor, ceil) of man·2^sh for man ≥ 0."""
+    if sh >= 0:
+        return man << sh, man << sh
+    if sh <= -256:
+        return 0, 1 if man else 0
+    lo = man >> -sh
+    return lo, lo + (1 if lo << -sh != man else 0)
+
+
+def div_rule(a: int, b: int, y: int) -> bool:
+    """Accept float32 ``y`` (bits) as an honest a / b (one correctly rounded division)?
+
+    * NaN operand, or ±Inf / ±Inf: ŷ NaN; ±Inf / finite: ŷ ±Inf; finite / ±Inf: ŷ ±0;
+    * finite / ±0: ŷ NaN or ±Inf (0/0 is NaN, x/0 is ±Inf; the sign and kind are not checked);
+    * b subnormal: ŷ NaN or ±Inf is also accepted (a denormals-are-zero executor divides by 0);
+      a zero or subnormal: ŷ ±0 is also accepted (DAZ reads a as 0);
+    * ŷ NaN or ±Inf from finite operands: accepted iff |a/b| can reach 2^127 (an honest overflow);
+    * else accept iff |ŷ − q| ≤ γ₁·|q| + 2^-126 (q = a/b exactly), decided on the grid
+      2^G, G = e_a − e_b − 100: Q = ⌊m_a·2^100 / m_b⌋, ŷ truncated to the grid (Ŷ), and
+      |Ŷ − Q|·(2^24 − 1) ≤ Q + (3 + 2^max(−126 − G, 0))·(2^24 − 1).
+    The Solidity twin is ``ArithmeticVerifier._divRule``."""
+    a_nf, b_nf, y_nf = _nonfinite(a), _nonfinite(b), _nonfinite(y)
+    if _is_nan(a) or _is_nan(b) or (a_nf and b_nf):
+        return _is_nan(y)
+    if a_nf:
+        return y & 0x7FFFFFFF == POS_INF
+    if b_nf:
+        return y & 0x7FFFFFFF == 0
+    if b & 0x7FFFFFFF == 0:
+        return y_nf
+    if y_nf and _sub_or_zero(b):
+        return True
+    if y & 0x7FFFFFFF == 0 and _sub_or_zero(a):
+        return True
+    sa, _, ma, ea = _fields(a)
+    sb, _, mb, eb = _fields(b)
+    g = ea - eb - DIV_K
+    q = (ma << DIV_K) // mb
+    if y_nf:  # honest overflow needs |q| ≥ 2^128 - 2^103 > 2^127; (Q + 1)·2^G bounds |q| from above
+        need = 127 - g
+        return need <= 0 or (need < 256 and q + 1 >= 1 << need)
+    sy, _, my, ey = _fields(y)
+    sh = ey - 150 - g
+    if sh >= 0:
+        if my and (sh >= DIV_Y_LIMIT_LOG2 or my >> (DIV_Y_LIMIT_LOG2 - sh)):
+            return False
+        yq = my << sh
+    else:
+        yq = _scaled(my, sh)[0]
+    diff = abs((-yq if sy else yq) - (-q if sa ^ sb else q))
+    k = (1 << U_LOG2) - 1
+    return diff * k <= q + (3 + (1 << max(-126 - g, 0))) * k
+
+
+class _Div(_Binary):
+    """Div: one correctly rounded float32 division, ONNX multidirectional broadcasting."""
+
+    def check(self, spec, geo, vals, y, out_index):
+        return div_rule(int(_bits(vals[0])[0]), int(_bits(vals[1])[0]), int(_bits(y).reshape(())))
+
+    def violations(self, spec, geo, inputs, output):
+        y = np.asarray(output, dtype=np.float32)
+        a = np.broadcast_to(np.asarray(inputs[0], dtype=np.float32), y.shape)
+        b = np.broadcast_to(np.asarray(inputs[1], dtype=np.float32), y.shape)
+        ea, eb = _expfield(_bits(a)), _expfield(_bits(b))
+        special = (ea == 0) | (eb == 0) | (ea == 255) | (eb == 255) | ~np.isfinite(y)
+        a64 = np.where(special, 1.0, a).astype(np.float64)
+        b64 = np.where(special, 1.0, b).astype(np.float64)
+        q = a64 / b64  # relative error ≤ 2^-53
+        g = np.exp2((np.maximum(ea, 1) - np.maximum(eb, 1) - DIV_K).astype(np.float64))
+        with np.errstate(invalid="ignore", over="ignore"):
+            d = np.abs(y.astype(np.float64) - q)
+            ideal = np.abs(q) / ((1 << U_LOG2) - 1) + 2.0**-126
+            slop = 2.0**-50 * (np.abs(q) + d) + 2.0**-1000
+            cls = np.full(y.shape, -1, np.int8)
+            cls[d + slop < ideal] = 1
+            cls[d - slop > ideal + np.maximum(2.0**-126, g) + 8 * g] = 0
+        cls[special] = -1
+        return cls.reshape(-1)
+
+
+def _clip_pick(a: int, b: int, larger: bool) -> list[int]:
+    """The values max (or min) of a and b may return: either operand when one is NaN (the order of
+    comparisons decides) or the two are equal as a denormals-are-zero comparison sees them."""
+    if _is_nan(a) or _is_nan(b):
+        return [a, b]
+    ka, kb = _daz_key(a), _daz_key(b)
+    if ka == kb:
+        return [a, b]
+    return [a] if (ka > kb) == larger else [b]
+
+
+def _daz_key(bits: int) -> int:
+    """Order key of a non-NaN float as a denormals-are-zero comparison sees it."""
+    if (bits >> 23) & 0xFF == 0:
+        return 0
+    return bits if bits >> 31 == 0 else -(bits & 0x7FFFFFFF)
+
+
+def clip_rule(x: int, lo: int | None, hi: int | None, y: int) -> bool:
+    """Accept float32 ``y`` as Clip(x, lo, hi) = min(max(x, lo), hi) (None: the bound is absent)?
+
+    Exact: ŷ has the value (DAZ view: subnormals equal ±0) of a result some order of comparisons
+    gives: max and min return either operand when one is NaN or both are equal; an absent lower
+    bound is −FLT_MAX (onnxruntime: Clip(−Inf) without a minimum is −FLT_MAX) or −Inf, an absent
+    upper bound FLT_MAX or +Inf. lo > hi gives hi (measured)."""
+    los = [F32_LOWEST, NEG_INF] if lo is None else [lo]
+    his = [F32_MAX, POS_INF] if hi is None else [hi]
+    results = [z for l_ in los for r in _clip_pick(x, l_, True) for h in his for z in _clip_pick(r, h, False)]
+    if _is_nan(y):
+        return any(_is_nan(z) for z in results)
+    return any(not _is_nan(z) and _daz_key(z) == _daz_key(y) for z in results)
+
+
+class _Clip(_Op):
+    """Clip (opset ≥ 11: min and max as optional scalar inputs), float32, exact."""
+
+    n_inputs = (1, 3)
+
+    def prepare(self, spec, ins, out):
+        for name in ("max", "min"):
+            if name in spec.attrs:
+                raise Unsupported(f"Clip attribute {name!r} (opset < 11): only min/max given as inputs are checked")
+        present = tuple(i for i in (1, 2) if i < len(ins) and ins[i].dtype != 0)
+        _require_float("Clip", ins, (0,) + present)
+        if out.dtype != FLOAT or out.shape != ins[0].shape:
+            return None
+        if any(len(ins[i].shape) > 1 or _numel(ins[i].shape) != 1 for i in present):
+            return None
+        return present
+
+    def needs(self, geo, out_index):
+        return [Need(0, 0, out_index, 1)] + [Need(i, 0, 0, 1) for i in geo]
+
+    def check(self, spec, geo, vals, y, out_index):
+        lo = int(_bits(vals[1])[0]) if 1 in geo else None
+        hi = int(_bits(vals[2])[0]) if 2 in geo else None
+        return clip_rule(int(_bits(vals[0])[0]), lo, hi, int(_bits(y).reshape(())))
+
+    def violations(self, spec, geo, inputs, output):
+        x = np.asarray(inputs[0], np.float32).reshape(-1).astype(np.float64)
+        y = np.asarray(output, np.float32).reshape(-1).astype(np.float64)
+        daz = lambda v: np.where(np.abs(v) < 2.0**-126, 0.0, v)  # noqa: E731
+        lo = [float(np.asarray(inputs[1], np.float32).reshape(-1)[0])] if 1 in geo else [-_F32_MAX, -np.inf]
+        hi = [float(np.asarray(inputs[2], np.float32).reshape(-1)[0])] if 2 in geo else [_F32_MAX, np.inf]
+        if any(v != v for v in lo + hi):
+            return None  # a NaN bound: decide each element exactly
+        ok = np.zeros(x.shape, bool)
+        for lv in lo:
+            for hv in hi:
+                ok |= daz(y) == np.minimum(np.maximum(daz(x), _daz(lv)), _daz(hv))
+        cls = ok.astype(np.int8)
+        cls[np.isnan(x) | np.isnan(y)] = -1
+        return cls
+
+
+_F32_MAX = float(np.finfo(np.float32).max)
+
+
+def batchnorm_rule(x: int, scale: int, bias: int, mean: int, var: int, eps: int, y: int) -> bool:
+    """Accept float32 ``y`` as BatchNormalization (inference) y = (x − μ)·γ/√(v + ε) + β?
+
+    With s = γ/√(v + ε), P = |x·s| + |μ·s| + |β|, D the part of P whose factor is subnormal (what
+    DAZ drops; a subnormal γ drops both products) and A = (|x| + |μ| + |γ| + 16)·2^-125 (underflow
+    of intermediates), accept iff |ŷ − y| ≤ 2^-19·P + 2·D + A. Computed with integers: v + ε on a
+    grid 200 bits below its top (floor and ceil), 1/√ by integer square roots (2^240/√W), the three
+    terms floor/ceil on a grid 220 bits below the largest, then ŷ against [y_lo − T, y_hi + T].
+    Degenerate parameters accept every ŷ: γ, β, μ or v non-finite, v + ε < 2^-100, or
+    v + ε cancelling to fewer than 160 of 200 bits (only a negative variance), or v + ε able to
+    reach 2^127. x non-finite: ŷ must be non-finite; ŷ non-finite from finite x: accepted iff
+    some intermediate can reach 2^126. The Solidity twin is ``ArithmeticVerifier._bnRule``."""
+    if any(_nonfinite(v) for v in (scale, bias, mean, var)):
+        return True
+    sv, _, mv, ev = _fields(var)
+    se, _, me, ee = _fields(eps)
+    top = max(ev, ee)
+    if top >= 253:
+        return True
+    kw = top - 150 - BN_W_BITS
+    w_lo = w_hi = 0
+    for s_, m_, e_ in ((sv, mv, ev), (se, me, ee)):
+        lo, hi = _scaled(m_, e_ - 150 - kw)
+        w_lo, w_hi = (w_lo - hi, w_hi - lo) if s_ else (w_lo + lo, w_hi + hi)
+    if w_lo < 1 << BN_W_MIN_LOG2:
+        return True
+    need = -100 - kw  # w ≥ 2^-100 ⇔ W ≥ 2^(-100 - kw)
+    if need > 0 and w_lo >> need == 0:
+        return True
+    if kw & 1:
+        w_lo, w_hi, kw = 2 * w_lo, 2 * w_hi, kw - 1
+    half = kw // 2
+    sq_lo = _isqrt(w_lo)
+    sq_hi = _isqrt(w_hi)
+    if sq_hi * sq_hi < w_hi:
+        sq_hi += 1
+    r_lo = (1 << BN_R_LOG2) // sq_hi
+    r_hi = -(-(1 << BN_R_LOG2) // sq_lo)
+    if _nonfinite(x):
+        return _nonfinite(y)
+    sx, fx, mx, ex = _fields(x)
+    sg, fg, mg, eg = _fields(scale)
+    sb, fb, mb, eb = _fields(bias)
+    sm, fm, mm, em = _fields(mean)
+    if _nonfinite(y):
+        br = r_hi.bit_length() - BN_R_LOG2 - half  # 1/√w < 2^br
+        bx, bg, bm, bb = ex - 126, eg - 126, em - 126, eb - 126  # |·| < 2^b
+        hx = max(bx, bm) + 1
+        return max(hx, bg + br, hx + bg + br + 1, bb + 1, hx + br, hx + bg) >= 126
+    e_prod = -300 - BN_R_LOG2 - half  # exponent of m·m_γ·R
+    t = max(ex + eg + e_prod + 208, em + eg + e_prod + 208, eb - 150 + 24)
+    g = max(t - BN_GRID_WIDTH, BN_GRID_MIN)
+    xs = _scaled(mx * mg * r_lo, ex + eg + e_prod - g)[0], _scaled(mx * mg * r_hi, ex + eg + e_prod - g)[1]
+    ms = _scaled(mm * mg * r_lo, em + eg + e_prod - g)[0], _scaled(mm * mg * r_hi, em + eg + e_prod - g)[1]
+    bt = _scaled(mb, eb - 150 - g)
+    y_lo = y_hi = 0
+    for neg, (lo, hi) in ((sx ^ sg, xs), (1 - (sm ^ sg), ms), (sb, bt)):
+        y_lo, y_hi = (y_lo - hi, y_hi - lo) if neg else (y_lo + lo, y_hi + hi)
+    p = xs[1] + ms[1] + bt[1]
+    d = (xs[1] if fx == 0 or fg == 0 else 0) + (ms[1] if fm == 0 or fg == 0 else 0) + (bt[1] if fb == 0 else 0)
+    a = sum(_scaled(m_, e_ - 275 - g)[1] for m_, e_ in ((mx, ex), (mm, em), (mg, eg))) + _scaled(16, -125 - g)[1]
+    tol = -(-(p * BN_R_NUM) >> U_LOG2) + 2 * d + a
+    sy, _, my, ey = _fields(y)
+    sh = ey - 150 - g
+    if sh >= 0 and my and (sh >= BN_Y_LIMIT_LOG2 or my >> (BN_Y_LIMIT_LOG2 - sh)):
+        return False
+    ylo, yhi = _scaled(my, sh)
+    if sy:
+        ylo, yhi = -yhi, -ylo
+    return ylo <= y_hi + tol and yhi >= y_lo - tol
+
+
+def _isqrt(n: int) -> int:
+    import math
+
+    return math.isqrt(n)
+
+
+class _BatchNorm(_Op):
+    """BatchNormalization, inference form (training_mode 0, spatial 1), float32, one output."""
+
+    n_inputs = (5, 5)
+
+    def prepare(self, spec, ins, out):
+        if spec.attr("spatial", 2, 1) != 1:
+            raise Unsupported("BatchNormalization spatial 0 (opset < 9): only spatial 1 is checked")
+        if spec.attr("training_mode", 2, 0) != 0:
+            raise Unsupported("BatchNormalization training_mode 1: only the inference form is checked")
+        eps = spec.attr("epsilon", 1, BN_EPS_DEFAULT)
+        if _nonfinite(eps):
+            raise Unsupported("BatchNormalization epsilon is not finite")
+        _require_float("BatchNormalization", ins, (0, 1, 2, 3, 4))
+        x = ins[0].shape
+        if out.dtype != FLOAT or out.shape != x or len(x) < 2 or any(ins[i].shape != (x[1],) for i in range(1, 5)):
+            return None
+        return (x[1], _numel(x[2:]), eps)
+
+    def needs(self, geo, out_index):
+        c = out_index // geo[1] % geo[0]
+        return [Need(0, 0, out_index, 1)] + [Need(i, 0, c, 1) for i in range(1, 5)]
+
+    def check(self, spec, geo, vals, y, out_index):
+        b = [int(_bits(vals[i])[0]) for i in range(5)]
+        return batchnorm_rule(*b, geo[2], int(_bits(y).reshape(())))
+
+    def violations(self, spec, geo, inputs, output):
+        c, inner, eps_bits = geo
+        y = np.asarray(output, np.float32).reshape(-1, c, inner).astype(np.float64)
+        x = np.asarray(inputs[0], np.float32).reshape(-1, c, inner).astype(np.float64)
+        par = [np.asarray(inputs[i], np.float32).reshape(-1) for i in range(1, 5)]
+        sc, bi, mu, va = (p.astype(np.float64)[None, :, None] for p in par)
+        eps = float(np.uint32(eps_bits).view(np.float32))
+        w = va + eps
+        # per channel: every parameter normal or zero, v + ε comfortably inside the non-degenerate range
+        regular = np.all([(_expfield(_bits(p)) != 255) & ((_expfield(_bits(p)) != 0) | (p == 0)) for p in par], axis=0)
+        regular = regular & (w[0, :, 0] > 2.0**-90) & (w[0, :, 0] < 2.0**120) & (np.abs(par[3]) < 2.0**120)
+        regular = regular & ((par[3] >= 0) | (w[0, :, 0] > 2.0**-30 * np.abs(par[3].astype(np.float64))))
+        with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
+            s = sc / np.sqrt(np.where(regular[None, :, None], w, 1.0))
+            ref = x * s - mu * s + bi
+            p = np.abs(x * s) + np.abs(mu * s) + np.abs(bi)
+            a = (np.abs(x) + np.abs(mu) + np.abs(sc) + 16) * 2.0**-125
+            tol = BN_R_NUM * 2.0**-U_LOG2 * p + a
+            d = np.abs(y - ref)
+            slop = 2.0**-45 * (p + np.abs(y)) + 2.0**-1000
+            cls = np.full(y.shape, -1, np.int8)
+            cls[d + slop < tol] = 1
+            cls[d - slop > tol + 2.0**-150] = 0
+        xb = _bits(np.asarray(inputs[0], np.float32)).reshape(y.shape)
+        irregular = ~regular[None, :, None] | ~np.isfinite(y) | ~np.isfinite(x) | (_expfield(xb) == 0) | (p > 2.0**100)
+        cls[irregular] = -1
+        return cls.reshape(-1)
+
+
+def mean_rule(xs: Sequence[int], n: int, y: int, m: int) -> bool:
+    """Accept float32 ``y`` as the mean Σxᵢ / n of the float32 ``xs`` (bits; k = len(xs) ≤ n
+    terms, the rest of the n counted positions being padding zeros)?
+
+    Written as the product-sum rule over the pairs (xᵢ, 1) with the claimed value n·ŷ:
+    non-finite xᵢ: ŷ non-finite; ŷ non-finite from finite xᵢ: iff Σ|xᵢ| can reach 2^126; else
+    accept iff |n·ŷ − Σxᵢ|·(2^24 − m) ≤ m·S + (2·D + 4k + 1 + n·(m + 1)·2^max(−123 − G, 0))·(2^24 − m)
+    in grid units (n·ŷ truncated to the grid once, after the exact product). m = the window's
+    positions + 1 (k − 1 additions, the division, and 1/n rounded for a reciprocal-multiply).
+    The Solidity twin is ``PoolVerifier._meanRule``."""
+    k = len(xs)
+    if not 1 <= k <= MAX_TERMS or not 1 <= n <= MAX_TERMS or not 1 <= m <= MAX_TERMS + 1:
+        raise Unsupported(f"a mean of {k} elements over {n} (m = {m}): checked for 1 to {MAX_TERMS}")
+    if any(_nonfinite(x) for x in xs):
+        return _nonfinite(y)
+    pairs = [(x, ONE) for x in xs]
+    _, g, e, s, d = rule_sums(pairs)
+    if _nonfinite(y):
+        return s + k >= 1 << max(OVERFLOW_LOG2 - g, 0)
+    sy, _, my, ey = _fields(y)
+    sh = ey - 150 - g
+    ny = n * my
+    if sh >= 0:
+        if ny and (sh >= Y_LIMIT_LOG2 or ny >> (Y_LIMIT_LOG2 - sh)):
+            return False
+        yq = ny << sh
+    else:
+        yq = _scaled(ny, sh)[0]
+    if sy:
+        yq = -yq
+    c0 = 4 * k + 1 + ((n * (m + 1)) << max(UNDERFLOW_LOG2 - g, 0))
+    kk = (1 << U_LOG2) - m
+    return abs(yq - e) * kk <= m * s + (2 * d + c0) * kk
+
+
+def _mean_classify(y, n, sum_hat, abs_hat, sub_hat, k, m, t_ub) -> np.ndarray:
+    """Vectorised pre-decision of mean_rule (1 / 0 / -1), float64 sums with error ≤ k·2^-50·Σ|x|."""
+    y = np.asarray(y, np.float64)
+    n = np.asarray(n, np.float64)
+    gam = m * 2.0**-U_LOG2 / (1.0 - m * 2.0**-U_LOG2)
+    g_ub = np.exp2(np.maximum(np.asarray(t_ub, np.float64) + 127 - 298 - GRID_WIDTH, GRID_MIN))
+    with np.errstate(invalid="ignore", over="ignore"):
+        dist = np.abs(n * y - sum_hat)
+        ideal = gam * abs_hat + 2 * sub_hat + n * (m + 1) * 2.0**UNDERFLOW_LOG2
+        slop = k * 2.0**-50 * abs_hat * (1 + gam + 2) + 2.0**-40 * (dist + ideal) + 2.0**-1000
+        trunc = (m + 8 * k + 8) * g_ub + n * (m + 1) * g_ub
+        cls = np.full(np.broadcast(dist, ideal).shape, -1, np.int8)
+        cls[dist + slop < ideal] = 1
+        cls[dist - slop > ideal + trunc] = 0
+    return cls
+
+
+class _AveragePool(_Op):
+    """AveragePool, 2-D (NCHW), float32: the mean of the window's real elements (count_include_pad
+    0) or of all kernel positions (1); the window read as MaxPool's span."""
+
+    def prepare(self, spec, ins, out):
+        ks, strides, pads = _window_attrs(spec, "AveragePool", None)
+        if spec.attr("ceil_mode", 2, 0) != 0:
+            raise Unsupported("AveragePool ceil_mode 1")
+        cip = spec.attr("count_include_pad", 2, 0)
+        if cip not in (0, 1):
+            raise Unsupported("AveragePool count_include_pad other than 0 or 1")
+        _require_float("AveragePool", ins, (0,))
+        x = ins[0].shape
+        if len(x) != 4:
+            raise Unsupported("AveragePool: only 2-D (rank-4 input) is checked")
+        if not 1 <= ks[0] * ks[1] <= MAX_TERMS:
+            raise Unsupported(f"AveragePool kernel of {ks[0] * ks[1]} positions: checked for 1 to {MAX_TERMS}")
+        if out.dtype != FLOAT:
+            return None
+        oh = _out_dim(x[2], ks[0], strides[0], pads[0], pads[2])
+        ow = _out_dim(x[3], ks[1], strides[1], pads[1], pads[3])
+        # onnxruntime refuses a pad as large as the kernel: every window holds a real element
+        if oh is None or ow is None or out.shape != (x[0], x[1], oh, ow):
+            return None
+        if max(pads[0], pads[2]) >= ks[0] or max(pads[1], pads[3]) >= ks[1]:
+            return None
+        return _WinGeo(x, out.shape, ks, strides, pads, pool=True), cip
+
+    def needs(self, geo, out_index):
+        return _MaxPool.needs(self, geo[0], out_index)
+
+    def check(self, spec, geo, vals, y, out_index):
+        wg, cip = geo
+        window = _MaxPool.window(wg, out_index, vals[0])
+        size = wg.kernel[0] * wg.kernel[1]
+        return mean_rule(window, size if cip else len(window), int(_bits(y).reshape(())), size + 1)
+
+    def violations(self, spec, geo, inputs, output):
+        wg, cip = geo
+        x = np.asarray(inputs[0], np.float32)
+        y = np.asarray(output, np.float32).astype(np.float64)
+        pt, pl, pb, pr = wg.pads
+        pad = ((0, 0), (0, 0), (pt, pb), (pl, pr))
+        nb, c = wg.x_shape[:2]
+        _, _, oh, ow = wg.out_shape
+        (kh, kw), (sh, sw) = wg.kernel, wg.strides
+
+        def windows(a):
+            a = np.pad(a, pad)
+            st = a.strides
+            return np.lib.stride_tricks.as_strided(
+                a, (nb, c, oh, ow, kh, kw), (st[0], st[1], st[2] * sh, st[3] * sw, st[2], st[3]), writeable=False
+            ).reshape(nb, c, oh, ow, kh * kw)
+
+        xf = np.isfinite(x)
+        x64 = np.where(xf, x, 0).astype(np.float64)
+        sub = (_expfield(_bits(x)) == 0).astype(np.float64)
+        win = windows(x64)
+        real = windows(np.ones(x.shape, np.float64))
+        k = real.sum(axis=-1)
+        n = np.full(k.shape, float(kh * kw)) if cip else k
+        ex = windows(_expfield(_bits(x)).astype(np.float64) * xf + 0.0).max(axis=-1)
+        cls = _mean_classify(y, n, win.sum(axis=-1), np.abs(win).sum(axis=-1), (np.abs(win) * windows(sub)).sum(axis=-1),
+                             kh * kw, kh * kw + 1, ex)
+        nf = windows((~xf).astype(np.float64)).sum(axis=-1) > 0
+        y_nf = ~np.isfinite(y)
+        cls[nf] = y_nf[nf]
+        cls[~nf & y_nf] = -1
+        return cls.reshape(-1)
+
+
+class _GlobalAveragePool(_Op):
+    """GlobalAveragePool, float32, rank ≥ 3: the mean over all spatial positions of a channel."""
+
+    def prepare(self, spec, ins, out):
+        _require_float("GlobalAveragePool", ins, (0,))
+        x = ins[0].shape
+        if len(x) < 3:
+            raise Unsupported(f"GlobalAveragePool of a rank-{len(x)} tensor: rank ≥ 3 is checked")
+        k = _numel(x[2:])
+        if not 1 <= k <= MAX_TERMS:
+            raise Unsupported(f"GlobalAveragePool over {k} positions: checked for 1 to {MAX_TERMS}")
+        if out.dtype != FLOAT or out.shape != tuple(x[:2]) + (1,) * (len(x) - 2):
+            return None
+        return k
+
+    def needs(self, geo, out_index):
+        return [Need(0, 0, out_index * geo, geo)]
+
+    def check(self, spec, geo, vals, y, out_index):
+        return mean_rule(_bits(vals[0]).tolist(), geo, int(_bits(y).reshape(())), geo + 1)
+
+    def violations(self, spec, geo, inputs, output):
+        x = np.asarray(inputs[0], np.float32).reshape(-1, geo)
+        y = np.asarray(output, np.float32).reshape(-1).astype(np.float64)
+        xf = np.isfinite(x)
+        x64 = np.where(xf, x, 0).astype(np.float64)
+        sub = _expfield(_bits(x)) == 0
+        ex = np.where(xf, _expfield(_bits(x)), 0).max(axis=1)
+        cls = _mean_classify(y, float(geo), x64.sum(axis=1), np.abs(x64).sum(axis=1), (np.abs(x64) * sub).sum(axis=1),
+                             geo, geo + 1, ex)
+        nf = ~xf.all(axis=1)
+        y_nf = ~np.isfinite(y)
+        cls[nf] = y_nf[nf]
+        cls[~nf & y_nf] = -1
+        return cls
+
+
 _OPS: dict[tuple[str, str], _Op] = {
     ("", "MatMul"): _MatMul(),
     ("", "Gemm"): _Gemm(),
@@ -1879,6 +2367,12 @@ _OPS: dict[tuple[str, str], _Op] = {
     ("", "Gather"): _GatherOp(),
     ("", "Slice"): _Slice(),
     ("", "MatMulInteger"): _MatMulInteger(),
+    # Div, Clip, BatchNormalization, AveragePool, GlobalAveragePool
+    ("", "Div"): _Div("Div"),
+    ("", "Clip"): _Clip(),
+    ("", "BatchNormalization"): _BatchNorm(),
+    ("", "AveragePool"): _AveragePool(),
+    ("", "GlobalAveragePool"): _GlobalAveragePool(),
 }
 
 
