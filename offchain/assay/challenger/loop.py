@@ -77,6 +77,10 @@ class Challenger(Daemon):
             if row.phase == "seen":
                 if j.status == JobStatus.POSTED and now <= j.deadline:
                     self._check(jid, j.model_id)
+                elif j.status == JobStatus.CHALLENGED and _same(self.game.dispute(jid).challenger, self.me):
+                    # Our challenge was mined but we died before noting it: play the game, never drop it.
+                    self.journal.set_phase(jid, "challenged")
+                    self._play(jid, j, now)
                 else:
                     self.journal.set_phase(jid, "lost" if j.status != JobStatus.FINALIZED else "finalized")
             elif row.phase in ("challenged", "proving"):
@@ -190,6 +194,10 @@ class Challenger(Daemon):
             return
         self.metrics.proven.labels(f.kind).inc()
         log.info("job %d: fraud proven (%s)", jid, f.detail, extra={"event": "proven", "job_id": jid})
+
+
+def _same(a: str | None, b: str | None) -> bool:
+    return a is not None and b is not None and a.lower() == b.lower()
 
 
 def _floats_first(outs: dict) -> dict:

@@ -120,14 +120,22 @@ class Worker(Daemon):
             b = min(a + 1999, head)
             for ev in self.sdk.c.jobs.events.JobSubmitted().get_logs(from_block=a, to_block=b):
                 args = ev["args"]
-                self.candidates[int(args["jobId"])] = Candidate(
-                    int(args["jobId"]), hex32(args["modelId"]), int(args["workerFee"]), int(args["claimDeadline"]))
+                self._remember(Candidate(
+                    int(args["jobId"]), hex32(args["modelId"]), int(args["workerFee"]), int(args["claimDeadline"])))
             for ev in self.sdk.c.jobs.events.JobReopened().get_logs(from_block=a, to_block=b):
                 jid = int(ev["args"]["jobId"])
                 if jid not in self.candidates:
                     j = self.sdk.job(jid)
-                    self.candidates[jid] = Candidate(jid, hex32(j.model_id), j.worker_fee, j.claim_deadline)
+                    self._remember(Candidate(jid, hex32(j.model_id), j.worker_fee, j.claim_deadline))
         self.journal.put("scan_block", str(head + 1))
+
+    def _remember(self, c: Candidate) -> None:
+        """Keep a discovered job; one this worker would take also gets a journal row ("seen") before the
+        scan cursor moves past its event, so a restart (the candidates are in memory only) still sees it."""
+        self.candidates[c.job_id] = c
+        if (not self.served or c.model_id in self.served) and c.worker_fee >= self.cfg.min_worker_fee \
+                and self.journal.job(c.job_id) is None:
+            self.journal.upsert(c.job_id, c.model_id, "seen")
 
     def _states(self, block: int) -> dict[int, Job]:
         ids = set(self.candidates) | {r.job_id for r in self.journal.active_jobs()}
