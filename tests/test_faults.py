@@ -241,6 +241,7 @@ def model(net):
     from assay.store import serve_store
 
     server = serve_store(owner.store)
+    _SERVERS["model"] = server
     mid = owner.register_model(onnx_bytes, fee=0, uris=[server.url_for(owner.store.put(onnx_bytes))], vclass="APPROX")
     net.sdk(WORKER).stake(100 * UNIT)
     # One chunk demand per dispute (the local default is 4): the demand cases play one round, not four.
@@ -249,7 +250,10 @@ def model(net):
     response, proof, demand, _demands = g.durations().call()
     admin._send(g.setDurations(response, proof, demand, 1), "setDurations")
     yield mid, x
-    server.stop()
+    _SERVERS["model"].stop()
+
+
+_SERVERS: dict[str, Any] = {}  # the model owner's store server (a test takes it down and back up)
 
 
 @pytest.fixture(autouse=True)
@@ -460,6 +464,35 @@ def test_sigterm_while_the_rpc_is_down_stops_both_daemons_within_two_seconds(net
     finally:
         for p in proxies.values():
             p.close()
+
+
+# ------------------------------------------------------------------------------------------------ content store outage
+def test_a_model_server_outage_delays_the_worker_but_does_not_blind_it(net, model):
+    """The worker used to remember "model unusable" for good after one failed download: a model server
+    down for a moment made it skip that model until restarted (a decision carried over from an old
+    tick). Now an unreachable source is tried again a few seconds later."""
+    from assay.store import serve_store
+
+    mid, x = model
+    req = net.sdk(REQUESTER)
+    req.fetch_model(mid)  # the requester's own copy, for validating its input while the server is down
+    old = _SERVERS["model"]
+    port = old.port
+    old.stop()
+    w = _daemon(net, "worker", "srvdown-w", net.url, {"models": [mid]})  # a fresh store: it must download
+    try:
+        jid = req.submit(mid, {"x": x[:1]}, worker_fee=FEE)
+        wait_for(lambda: any("StoreUnavailable" in e["msg"] for e in _events(w, "job_skipped")), 30,
+                 "the worker to skip the job (model server down)", _logs(w))
+        assert req.job(jid).status == JobStatus.OPEN  # nothing claimed it cannot run
+    finally:
+        _SERVERS["model"] = serve_store(net.sdk(OWNER).store, port=port)  # back, same URL
+    req.wait(jid, JobStatus.POSTED, timeout=30)
+    net.advance(11)
+    wait_for(lambda: req.job(jid).status == JobStatus.FINALIZED, 30, "finalized", _logs(w))
+    assert len(req.events("ResultPosted", jobId=jid)) == 1
+    assert w.alive() and len(_events(w, "started")) == 1
+    assert w.terminate() == 0
 
 
 # ------------------------------------------------------------------------------------------------ 4. kills mid-dispute

@@ -36,6 +36,7 @@ from .journal import Journal
 from .metrics import WorkerMetrics
 
 log = logging.getLogger("assay.worker")
+TRANSIENT_RECHECK = 5.0  # seconds before a job whose model or input could not be fetched is checked again
 
 
 @dataclass
@@ -59,6 +60,7 @@ class Worker(Daemon):
         self.inputs: dict[int, tuple] = {}  # job id -> (input bytes, tensors) checked before the claim
         self.bad_models: dict[str, str] = {}  # model id -> why it cannot be served
         self.rejected: dict[int, str] = {}  # job id -> why it was not taken
+        self.recheck_at: dict[int, float] = {}  # job id -> when to re-check a job whose source was unreachable
         self.candidates: dict[int, Candidate] = {}
         self.served = set(cfg.models)
         self.game = None  # assay.fraud.game.GameClient, set by the entry point
@@ -159,6 +161,8 @@ class Worker(Daemon):
             return "claim deadline passed"
         if jid in self.rejected:
             return self.rejected[jid]
+        if self.recheck_at.get(jid, 0.0) > time.monotonic():
+            return "a source was unreachable; re-checked shortly"
         try:
             self._model(c.model_id)
             raw, tensors = self.sdk.job_input(jid, max_bytes=self.cfg.max_input_bytes)
@@ -170,7 +174,10 @@ class Worker(Daemon):
                             max_elements=self.sdk.runner.max_elements)
         except AssayError as e:
             reason = f"{type(e).__name__}: {str(e).splitlines()[0]}"
-            self.rejected[jid] = reason
+            if isinstance(e, ConnectionError):  # the model's or input's server is down: not a verdict on the job
+                self.recheck_at[jid] = time.monotonic() + TRANSIENT_RECHECK
+            else:
+                self.rejected[jid] = reason
             log.warning("job %d skipped: %s", jid, reason, extra={"event": "job_skipped", "job_id": jid})
             self.metrics.skipped.labels(type(e).__name__).inc()
             return reason
@@ -225,7 +232,8 @@ class Worker(Daemon):
                 self.models[model_id] = self.sdk.fetch_model(model_id, max_bytes=self.cfg.max_model_bytes)
                 self.model_uris[model_id] = self.sdk.model(model_id).uris
             except AssayError as e:
-                self.bad_models[model_id] = f"model {model_id} unusable: {str(e).splitlines()[0]}"
+                if not isinstance(e, ConnectionError):  # unreachable (StoreUnavailable) is tried again later
+                    self.bad_models[model_id] = f"model {model_id} unusable: {str(e).splitlines()[0]}"
                 raise
         return self.models[model_id]
 
