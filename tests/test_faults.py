@@ -333,9 +333,10 @@ def test_daemons_ride_out_an_anvil_restart_and_finalize_every_job_once(net, mode
     wait_for(lambda: all(req.job(j).status == JobStatus.FINALIZED for j in ids), 30, "first batch final", _logs(w, c))
     last = req.w3.eth.get_block("latest")
     t0 = time.monotonic()
-    # SIGTERM (state dumped), 8 s without a node — longer than the retry middleware's patience (~6 s), so
-    # the ticks fail and the daemons must notice and wait — then the same port, the state loaded.
-    net.anvil.restart(down=8.0)
+    # SIGTERM (state dumped), 10 s without a node — longer than the retry middleware's patience (6.2 s,
+    # at most 7.75 s with jitter), so the ticks fail and the daemons must notice and wait — then the
+    # same port, the state loaded.
+    net.anvil.restart(down=10.0)
     outage = time.monotonic() - t0
     wait_for(lambda: _events(w, "rpc_restored") and _events(c, "rpc_restored"), 30, "both daemons resumed",
              _logs(w, c))
@@ -434,33 +435,33 @@ def c_row_checked(net: Devnet, name: str, jid: int) -> bool:
 
 
 # ------------------------------------------------------------------------------------------------ 3. SIGTERM
-@pytest.mark.parametrize("where", ["retry-backoff", "waiting-for-rpc"])
-def test_sigterm_while_the_rpc_is_down_stops_both_daemons_within_two_seconds(net, model, where):
-    """Before the fix a SIGTERM waited for every retry of the tick's request (~6 s per request)."""
+def test_sigterm_while_the_rpc_is_down_stops_the_daemons_within_three_seconds(net, model):
+    """Both places a daemon waits while its RPC is down: the worker is signalled inside the retry
+    middleware's back-off (5 more tries, ~6 s, were left: before the fix it waited for all of them, for
+    every request of the tick), the challenger after its tick gave up, while it probes for the node."""
     mid, _x = model
     proxies = {k: RpcProxy(net.url) for k in ("worker", "challenger")}
+    where = {"worker": "retry-backoff", "challenger": "waiting-for-rpc"}
     try:
-        ds = {k: _daemon(net, k, f"term-{k}-{where}", proxies[k].url, {"models": [mid]} if k == "worker" else None)
+        ds = {k: _daemon(net, k, f"term-{k}", proxies[k].url, {"models": [mid]} if k == "worker" else None)
               for k in proxies}
         for d in ds.values():
             wait_for(lambda: _events(d, "started"), 30, "daemon started", _logs(d))
         time.sleep(0.5)
         for p in proxies.values():
             p.down = True  # every request: connection closed, as from a node that is gone
-        for d in ds.values():
-            if where == "retry-backoff":  # inside the retry middleware's back-off (5 more tries, ~6 s)
-                wait_for(lambda: "retry 1/5" in d.log(), 10, "a retried request", _logs(d))
-            else:  # the tick gave up; the daemon waits for the node
-                wait_for(lambda: _events(d, "rpc_unavailable"), 20, "rpc_unavailable logged", _logs(d))
-        t0 = time.monotonic()
-        for d in ds.values():
-            d.proc.send_signal(signal.SIGTERM)
         for k, d in ds.items():
+            if where[k] == "retry-backoff":
+                wait_for(lambda: "retry 1/5" in d.log(), 10, "a retried request", _logs(d))
+            else:
+                wait_for(lambda: _events(d, "rpc_unavailable"), 20, "rpc_unavailable logged", _logs(d))
+            t0 = time.monotonic()
+            d.proc.send_signal(signal.SIGTERM)
             rc = d.proc.wait(timeout=15)
             took = time.monotonic() - t0
             assert rc == 0, _logs(d)()
-            assert took < 2.0, f"{k} took {took:.1f}s to stop"
-            _FIGURES.setdefault("sigterm_seconds", {})[f"{k}/{where}"] = round(took, 2)
+            assert took < 3.0, f"{k} took {took:.1f}s to stop ({where[k]})"
+            _FIGURES.setdefault("sigterm_seconds", {})[f"{k}/{where[k]}"] = round(took, 2)
     finally:
         for p in proxies.values():
             p.close()
@@ -557,7 +558,7 @@ def crew(net, model):
 @pytest.mark.parametrize("victim,step,when,fault,by,challenger_wins", STEPS,
                          ids=[f"{v}-{s.split('.')[1]}-{w}" for v, s, w, *_ in STEPS])
 def test_a_daemon_killed_at_each_step_of_a_dispute_resumes_and_the_dispute_ends_right(
-        net, model, crew, victim, step, when, fault, by, challenger_wins):
+        net, model, crew, request, victim, step, when, fault, by, challenger_wins):
     mid, x = model
     req = net.sdk(REQUESTER)
     params = req.params()
@@ -567,6 +568,7 @@ def test_a_daemon_killed_at_each_step_of_a_dispute_resumes_and_the_dispute_ends_
     target = getattr(req.c, contract)
     gate = Gate(target.address.lower(), _selector(target, fn), when)
     crew.proxies[victim].set_gate(gate)
+    request.addfinalizer(lambda: (gate.release.set(), crew.proxies[victim].set_gate(None)))
     stake0 = req.stake_of(worker_addr)
     before = _balances(req, [chal_addr, worker_addr, req.address, params["treasury"]])
     jid = req.submit(mid, {"x": x[:1]}, worker_fee=FEE, claim_ttl=120)  # room for a kill + restart before the claim

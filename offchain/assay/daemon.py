@@ -50,7 +50,7 @@ def is_rpc_failure(exc: BaseException) -> bool:
             err = (e.rpc_response or {}).get("error") if isinstance(getattr(e, "rpc_response", None), dict) else None
             if is_transient_error(err if err is not None else str(e)):
                 return True
-        e = e.__cause__ or e.__context__
+        e = e.__cause__  # an explicit `raise ... from e` only: an error merely raised while handling one is not it
     return False
 
 
@@ -105,7 +105,9 @@ class Daemon:
     # ------------------------------------------------------------------ status
     def health(self) -> dict[str, Any]:
         stale = time.time() - self.last_tick > max(30.0, 20 * self.poll_interval)
-        return {"ok": self.last_tick > 0 and not stale and self.rpc_down_since is None, "daemon": self.name,
+        # `ok` stays about the loop (ticks recent), not the RPC: a liveness probe that restarted the daemon
+        # on every RPC outage would turn an outage into a restart loop. `rpc_down_since` says the rest.
+        return {"ok": self.last_tick > 0 and not stale, "daemon": self.name,
                 "address": getattr(self, "me", None), "last_tick": self.last_tick, "ticks": self.ticks,
                 "last_error": self.last_error, "rpc_down_since": self.rpc_down_since,
                 "journal": self.journal.counts()}
