@@ -317,6 +317,44 @@ def _selector(contract, name: str) -> bytes:
     return function_abi_to_4byte_selector(item)
 
 
+# ------------------------------------------------------------------------------------------------ building blocks
+def test_retry_back_off_ends_at_once_when_the_stop_event_is_set():
+    from assay.chain.retry import RetryInterrupted, RetryPolicy, call_with_retries
+
+    stop = threading.Event()
+    calls = []
+
+    def refused():
+        calls.append(time.monotonic())
+        raise ConnectionRefusedError("node gone")
+
+    threading.Timer(0.2, stop.set).start()
+    t0 = time.monotonic()
+    with pytest.raises(RetryInterrupted, match="not retried: the process is stopping"):
+        call_with_retries(refused, RetryPolicy(attempts=6, base_delay=2.0, jitter=0), interrupt=stop)
+    assert time.monotonic() - t0 < 1.0  # not the 2 s back-off, let alone the 5 tries
+    assert len(calls) == 1
+
+
+def test_anvil_restarted_from_its_state_keeps_blocks_and_never_runs_its_clock_backwards(tmp_path):
+    node = Anvil(dump_state=tmp_path / "state.json").start()
+    try:
+        node.rpc("evm_increaseTime", [1000])  # the chain 1000 s ahead of the wall clock, as tests do
+        node.mine(3)
+        last = node.rpc("eth_getBlockByNumber", ["latest", False])
+        port = node.port
+        node.restart()
+        assert node.port == port
+        assert node.rpc("eth_getBlockByNumber", [last["number"], False])["hash"] == last["hash"]
+        node.mine(1)
+        nxt = node.rpc("eth_getBlockByNumber", ["latest", False])
+        assert int(nxt["number"], 16) == int(last["number"], 16) + 1
+        # anvil alone stamps this block with the wall clock, ~1000 s before the last one
+        assert int(nxt["timestamp"], 16) > int(last["timestamp"], 16)
+    finally:
+        node.stop()
+
+
 # ------------------------------------------------------------------------------------------------ 1. node restart
 def test_daemons_ride_out_an_anvil_restart_and_finalize_every_job_once(net, model):
     mid, x = model
