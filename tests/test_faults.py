@@ -401,6 +401,9 @@ def test_daemons_ride_out_an_anvil_restart_and_finalize_every_job_once(net, mode
         assert len(_events(d, "started")) == 1  # never restarted
         assert len(_events(d, "rpc_unavailable")) == 1 and len(_events(d, "rpc_restored")) == 1
         assert _events(d, "rpc_restored")[0]["seconds"] < outage + 15
+    _FIGURES["anvil_restart"] = {"outage_s": round(outage, 1), "jobs": len(every),
+                                 "rpc_restored_after_s": {d.name: _events(d, "rpc_restored")[0]["seconds"]
+                                                          for d in (w, c)}}
     assert w.terminate() == 0 and c.terminate() == 0
 
 
