@@ -20,7 +20,6 @@ what the chain and its journal say (level-triggered).
 
 from __future__ import annotations
 
-import hashlib
 import http.server
 import json
 import random
@@ -88,14 +87,14 @@ def _tx_to_and_data(raw: bytes) -> tuple[str, bytes]:
 class RpcProxy:
     """An HTTP JSON-RPC proxy in front of anvil for one daemon.
 
-    `faults` maps a fault to the probability that a request gets it (seeded, reproducible):
-    "drop" (connection closed, nothing forwarded), "502" (bad gateway, nothing forwarded),
-    "forward-502" (forwarded — a transaction is sent — then 502: the client cannot know),
-    "hang" (nothing forwarded; the answer never comes and the client's time-out fires; at most
-    `max_hangs`), "timeout-error" (JSON-RPC "request timed out"), "header-not-found" (what a node
-    behind its peers answers); `send_faults` replaces `faults` for eth_sendRawTransaction. `down` refuses everything (a node that is gone). `gate` holds one
-    chosen request (see Gate). Counts: `seen` per method, `injected` per fault, `sent` the hashes of
-    the distinct signed transactions that reached anvil.
+    `faults` maps a fault to the probability that a request gets it (seeded, reproducible): "drop" (connection
+    closed, nothing forwarded), "502" (bad gateway, nothing forwarded), "forward-502" (forwarded — a
+    transaction is sent — then 502: the client cannot know), "hang" (nothing forwarded; the answer never comes
+    and the client's time-out fires; at most `max_hangs`), "timeout-error" (JSON-RPC "request timed out"),
+    "header-not-found" (what a node behind its peers answers); `send_faults` replaces `faults` for
+    eth_sendRawTransaction. `down` refuses everything (a node that is gone). `gate` holds one chosen request
+    (see Gate). Counts: `seen` per method, `injected` per fault, `sent` the hashes of the distinct signed
+    transactions that reached anvil.
     """
 
     def __init__(self, target: str, *, faults: dict[str, float] | None = None,
@@ -427,7 +426,7 @@ def test_jobs_finalize_exactly_once_through_a_faulty_rpc_without_duplicate_trans
         ids = [req.submit(mid, {"x": x[i:i + 1]}, worker_fee=FEE) for i in range(4)]
         for jid in ids:
             req.wait(jid, JobStatus.POSTED, timeout=90)
-        wait_for(lambda: all(c_row_checked(net, "faulty-c", j) for j in ids), 60, "challenger checked all",
+        wait_for(lambda: all(_challenger_checked(net, "faulty-c", j) for j in ids), 60, "challenger checked all",
                  _logs(c))
         net.advance(11)
         wait_for(lambda: all(req.job(j).status == JobStatus.FINALIZED for j in ids), 60, "all final", _logs(w, c))
@@ -462,7 +461,8 @@ def test_jobs_finalize_exactly_once_through_a_faulty_rpc_without_duplicate_trans
         pc.close()
 
 
-def c_row_checked(net: Devnet, name: str, jid: int) -> bool:
+def _challenger_checked(net: Devnet, name: str, jid: int) -> bool:
+    """The challenger re-ran the job and agreed (its journal row is ok/finalized)."""
     import sqlite3
 
     db = sqlite3.connect(str(net.dir / f"{name}.sqlite"))
@@ -660,7 +660,8 @@ def test_a_daemon_killed_at_each_step_of_a_dispute_resumes_and_the_dispute_ends_
         net.advance(int(params["challenge_window"]) + 1)
         wait_for(lambda: req.job(jid).status == JobStatus.FINALIZED, 30, "finalized", logs)
         to_worker = bond * params["bond_to_worker_bps"] // 10_000
-        want = {chal_addr: -bond, worker_addr: to_worker + FEE, req.address: -(j.worker_fee + j.owner_fee + j.protocol_fee),
+        paid = j.worker_fee + j.owner_fee + j.protocol_fee
+        want = {chal_addr: -bond, worker_addr: to_worker + FEE, req.address: -paid,
                 params["treasury"]: j.protocol_fee + bond - to_worker}
     # The winner takes its money out (the challenger's reward, the worker's fee) even when killed
     # right before withdrawing.
