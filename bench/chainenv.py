@@ -9,6 +9,7 @@ client and the worker CLI. This module never measures anything itself.
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
 import signal
@@ -22,7 +23,7 @@ from typing import Any, Callable
 import yaml
 
 from assay.chain import SenderConfig, dev_account
-from assay.chain.anvil import Anvil
+from assay.chain.anvil import Anvil, die_with_parent
 from assay.devnet import deploy_local
 from assay.sdk import Assay
 from assay.store import StoreServer, serve_store
@@ -73,7 +74,62 @@ class Deployment:
 
 
 def start_anvil() -> Anvil:
-    return Anvil().start()
+    _install_cleanup()
+    return Anvil(die_with_parent=True).start()
+
+
+# --------------------------------------------------------------------------------------------------
+# children: never orphaned
+#
+# Workers, challengers and anvil run in their own process groups (so a stop can kill a whole group),
+# which also means a signal sent to the bench's group (`timeout`, Ctrl-C) does not reach them. So:
+# SIGTERM/SIGHUP become SystemExit (the `finally` blocks stop what they started), an atexit hook
+# SIGKILLs any child group still alive, and each child gets PR_SET_PDEATHSIG (SIGKILL when the bench
+# dies, even by SIGKILL).
+
+_CHILDREN: list[subprocess.Popen] = []
+_CLEANUP_INSTALLED = False
+
+
+def spawn(cmd: list[str], **kw: Any) -> subprocess.Popen:
+    """Popen in a new session that dies with the bench (see above); use for every long-lived child."""
+    _install_cleanup()
+    proc = subprocess.Popen(cmd, start_new_session=True, preexec_fn=die_with_parent, **kw)
+    _CHILDREN.append(proc)
+    return proc
+
+
+def kill_children() -> None:
+    """SIGKILL the process group of every child still running."""
+    for p in _CHILDREN:
+        if p.poll() is None:
+            try:
+                os.killpg(p.pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+            try:
+                p.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                pass
+    _CHILDREN[:] = [p for p in _CHILDREN if p.poll() is None]
+
+
+def _exit_on_signal(signum: int, _frame: Any) -> None:
+    raise SystemExit(128 + signum)
+
+
+def _install_cleanup() -> None:
+    global _CLEANUP_INSTALLED
+    if _CLEANUP_INSTALLED:
+        return
+    _CLEANUP_INSTALLED = True
+    atexit.register(kill_children)
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        if signal.getsignal(sig) in (signal.SIG_DFL, None):
+            try:
+                signal.signal(sig, _exit_on_signal)
+            except ValueError:  # not the main thread: atexit and PDEATHSIG still apply
+                pass
 
 
 def deploy(anvil: Anvil, directory: Path) -> Deployment:
@@ -161,9 +217,9 @@ def start_worker(dep: Deployment, account: int, name: str, *, model_ids: list[st
     log_path = dep.dir / f"{name}.log"
     log = open(log_path, "ab")
     env = dict(os.environ, PYTHONPATH=str(ROOT / "offchain"))
-    proc = subprocess.Popen(
+    proc = spawn(
         [sys.executable, *PROFILE, "-m", "assay.cli", "--account", str(account), "worker", "run", "--config", str(path)],
-        stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True, cwd=str(dep.dir))
+        stdout=log, stderr=subprocess.STDOUT, env=env, cwd=str(dep.dir))
     log.close()
     return WorkerProc(proc, log_path, name, account)
 

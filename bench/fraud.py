@@ -292,7 +292,7 @@ def _start_challenger(dep: Deployment, account: int, name: str):
 
     import yaml
 
-    from .chainenv import WorkerProc
+    from .chainenv import WorkerProc, spawn
 
     cfg = {"rpc_url": dep.url, "deployment_file": str(dep.path), "store_dir": str(dep.dir / f"{name}-store"),
            "journal": str(dep.dir / f"{name}.sqlite"), "poll_interval": 0.05}
@@ -300,9 +300,8 @@ def _start_challenger(dep: Deployment, account: int, name: str):
     path.write_text(yaml.safe_dump(cfg))
     log_path = dep.dir / f"{name}.log"
     with open(log_path, "ab") as log:
-        proc = subprocess.Popen([sys.executable, "-m", "assay.cli", "--account", str(account), "challenger", "run",
-                                 "--config", str(path)], stdout=log, stderr=subprocess.STDOUT, env=_env(),
-                                start_new_session=True, cwd=str(dep.dir))
+        proc = spawn([sys.executable, "-m", "assay.cli", "--account", str(account), "challenger", "run",
+                      "--config", str(path)], stdout=log, stderr=subprocess.STDOUT, env=_env(), cwd=str(dep.dir))
     del os
     return WorkerProc(proc, log_path, name, account)
 

@@ -3,7 +3,9 @@
 `Anvil` starts the ELF from node_modules/.bin/anvil (or the one on PATH) in its own process group on a
 port the OS picks (`--port 0`, read back from anvil's "Listening on" line, so two nodes never race
 for a port), waits until it answers JSON-RPC, and on stop kills the whole group. Optional
-`--block-time`, `--no-mining`, chain id and state dump/load files. Never used against a real network.
+`--block-time`, `--no-mining`, chain id and state dump/load files; `restart()` stops the node (it
+dumps its state) and starts it again on the same port from that state, which is how the fault tests
+take the RPC away from running daemons. Never used against a real network.
 """
 
 from __future__ import annotations
@@ -26,6 +28,21 @@ from .accounts import DEV_MNEMONIC
 
 ROOT = Path(__file__).resolve().parents[3]
 _LISTENING = re.compile(r"Listening on ([0-9.]+):(\d+)")
+
+
+PR_SET_PDEATHSIG = 1
+
+
+def die_with_parent() -> None:
+    """For `subprocess.Popen(preexec_fn=...)`: the child gets SIGKILL when the process that started it
+    dies, even by SIGKILL (Linux prctl PR_SET_PDEATHSIG; a no-op elsewhere). Spawn from the main thread:
+    the signal fires when the spawning *thread* ends."""
+    try:
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    except (OSError, AttributeError):
+        pass
 
 
 class AnvilError(AssayError, RuntimeError):
@@ -65,6 +82,7 @@ class Anvil:
         extra_args: tuple[str, ...] = (),
         binary: str | None = None,
         start_timeout: float = 15.0,
+        die_with_parent: bool = False,
     ):
         if block_time is not None and no_mining:
             raise ValueError("block_time and no_mining exclude each other")
@@ -81,6 +99,7 @@ class Anvil:
         self.extra_args = tuple(extra_args)
         self.binary = binary
         self.start_timeout = start_timeout
+        self.die_with_parent = die_with_parent  # SIGKILL anvil when this process dies (benchmarks, tests)
         self.proc: subprocess.Popen[bytes] | None = None
         self._log_file: Any = None
         self.log_path: Path | None = None
@@ -117,14 +136,38 @@ class Anvil:
         self._log_file = open(self.log_path, "wb")
         # Own process group: stop() kills anvil and anything it spawned, never our own group.
         self.proc = subprocess.Popen(
-            cmd, stdin=subprocess.DEVNULL, stdout=self._log_file, stderr=subprocess.STDOUT, start_new_session=True
+            cmd, stdin=subprocess.DEVNULL, stdout=self._log_file, stderr=subprocess.STDOUT, start_new_session=True,
+            preexec_fn=die_with_parent if self.die_with_parent else None,
         )
         try:
             self._wait_ready()
+            if self.load_state is not None:
+                self._continue_clock()
         except BaseException:
             self.stop()
             raise
         return self
+
+    def restart(self, down: float = 0.0) -> "Anvil":
+        """Stop (SIGTERM: anvil writes `dump_state`), stay down `down` seconds, start again on the same
+        port from the dumped state: same chain, same blocks and balances, same URL."""
+        if self.dump_state is None:
+            raise AnvilError("restart() needs dump_state= (the state the node comes back with)",
+                             "create the Anvil with dump_state=PATH")
+        self.stop()
+        if down > 0:
+            time.sleep(down)
+        self.load_state = self.dump_state
+        return self.start()
+
+    def _continue_clock(self) -> None:
+        """anvil does not keep the time offset (evm_increaseTime) in a dumped state: loaded, its next
+        block would be stamped with the wall clock, *before* the last block when the chain had been
+        moved ahead — deadlines would run backwards. Set the clock to just after the last block then."""
+        last = self.rpc("eth_getBlockByNumber", ["latest", False])
+        ts = int(last["timestamp"], 16)
+        if ts >= int(time.time()):
+            self.rpc("evm_setTime", [ts + 1])
 
     def _wait_ready(self) -> None:
         assert self.proc is not None and self.log_path is not None

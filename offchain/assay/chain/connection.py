@@ -9,6 +9,7 @@ never sends a transaction and never imports ape.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator, Mapping
@@ -23,6 +24,7 @@ from ..errors import AssayError, ConfigError
 from .retry import RetryPolicy, install_retries
 
 DEFAULT_TIMEOUT = 10.0
+TIMEOUT_ENV = "ASSAY_RPC_TIMEOUT"  # seconds per request, overriding DEFAULT_TIMEOUT (e.g. a slow public RPC)
 # Name in the deployment record -> attribute of `Contracts`.
 STACK_NAMES = {
     "ModelRegistry": "registry",
@@ -54,10 +56,11 @@ def connect(
     rpc_url: str,
     *,
     deployment: Mapping[str, Any] | None = None,
-    timeout: float = DEFAULT_TIMEOUT,
+    timeout: float | None = None,
     retry: RetryPolicy = RetryPolicy(),
 ) -> Web3:
-    """A Web3 for `rpc_url` (http:// or https://) that answers within `timeout` seconds per request.
+    """A Web3 for `rpc_url` (http:// or https://) that answers within `timeout` seconds per request
+    (default: $ASSAY_RPC_TIMEOUT, else 10 s).
 
     Checks that the node answers; with `deployment`, also that its chain id is the deployment's.
     Transient failures (refused connections, time-outs, HTTP 429/5xx, "header not found") are retried
@@ -68,6 +71,8 @@ def connect(
             f"unsupported RPC URL {rpc_url!r}",
             "give an http:// or https:// JSON-RPC endpoint, e.g. http://127.0.0.1:8545",
         )
+    if timeout is None:
+        timeout = default_timeout()
     # web3's validation middleware asks the node for its chain id before every eth_call, gas estimate
     # and send: more than half of all JSON-RPC calls (docs/benchmarks.md). A node's chain id does not
     # change, so web3's own request cache keeps it (that one method only; nothing else is cached).
@@ -79,6 +84,21 @@ def connect(
     if deployment is not None:
         check_chain_id(w3, deployment, chain_id=chain_id)
     return w3
+
+
+def default_timeout() -> float:
+    """$ASSAY_RPC_TIMEOUT if set (a positive number of seconds), else DEFAULT_TIMEOUT."""
+    raw = os.environ.get(TIMEOUT_ENV)
+    if not raw:
+        return DEFAULT_TIMEOUT
+    try:
+        t = float(raw)
+    except ValueError:
+        t = -1.0
+    if not t > 0:
+        raise ConfigError(f"{TIMEOUT_ENV}={raw!r} is not a positive number of seconds",
+                          f"set {TIMEOUT_ENV} to e.g. 10, or unset it for the default ({DEFAULT_TIMEOUT:g} s)")
+    return t
 
 
 def _chain_id(w3: Web3, rpc_url: str, timeout: float) -> int:

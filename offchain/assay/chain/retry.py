@@ -7,12 +7,18 @@ is returned at once: retrying it cannot help. Re-sending the *same* JSON-RPC req
 safe, including ``eth_sendRawTransaction`` (same signed bytes, same hash: a node that already has the
 transaction answers "already known"), so this layer never creates a second transaction. It must
 never re-sign or change a request.
+
+A daemon hands its stop event to `interrupt_on(w3, event)`: the back-off then waits on that event,
+and once it is set no request is retried any more (`RetryInterrupted` is raised instead), so a
+SIGTERM while the RPC is down stops the daemon within a request time-out instead of after every
+retry of every request of the tick.
 """
 
 from __future__ import annotations
 
 import logging
 import random
+import threading
 import time
 from dataclasses import dataclass
 from typing import Any, Callable
@@ -20,9 +26,16 @@ from typing import Any, Callable
 import requests
 from web3.middleware.base import Web3Middleware
 
+from ..errors import AssayError
+
 log = logging.getLogger("assay.chain.retry")
 
 MIDDLEWARE_NAME = "assay_retry"
+_INTERRUPT_ATTR = "_assay_retry_interrupt"
+
+
+class RetryInterrupted(AssayError, ConnectionError):
+    """A transient failure was not retried because the process is stopping."""
 
 # Substrings of JSON-RPC error messages that mean "try again later" rather than "this request is wrong".
 _TRANSIENT_MESSAGES = (
@@ -96,11 +109,14 @@ def call_with_retries(
     what: str = "request",
     retry_on_result: Callable[[Any], bool] = lambda _r: False,
     sleep: Callable[[float], None] = time.sleep,
+    interrupt: threading.Event | None = None,
 ) -> Any:
     """Run `fn` until it returns a result that is not transient or `policy.attempts` runs are spent.
 
     The last exception is raised as is (the caller decides what it means); a transient *result*
     that is still transient after the last try is returned for the caller to turn into an error.
+    With `interrupt`, the back-off waits on that event and, once it is set, a transient failure
+    raises RetryInterrupted instead of being retried.
     """
     for attempt in range(policy.attempts):
         last = attempt == policy.attempts - 1
@@ -112,15 +128,27 @@ def call_with_retries(
             d = policy.delay(attempt)
             log.warning("%s failed (%s: %s); retry %d/%d in %.2fs", what, type(exc).__name__, exc, attempt + 1,
                         policy.attempts - 1, d)
-            sleep(d)
+            _back_off(d, sleep, interrupt, what, exc)
             continue
         if last or not retry_on_result(result):
             return result
         d = policy.delay(attempt)
         log.warning("%s answered a transient error (%s); retry %d/%d in %.2fs", what, result.get("error"),
                     attempt + 1, policy.attempts - 1, d)
-        sleep(d)
+        _back_off(d, sleep, interrupt, what, result.get("error"))
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _back_off(d: float, sleep: Callable[[float], None], interrupt: threading.Event | None, what: str,
+              cause: Any) -> None:
+    if interrupt is None:
+        sleep(d)
+        return
+    if interrupt.is_set() or interrupt.wait(d):
+        raise RetryInterrupted(
+            f"{what} failed ({cause}) and was not retried: the process is stopping",
+            "nothing to do: the daemon re-reads the chain when it starts again",
+        )
 
 
 class RetryMiddleware(Web3Middleware):
@@ -144,6 +172,7 @@ class RetryMiddleware(Web3Middleware):
                 self.policy,
                 what=str(method),
                 retry_on_result=lambda r: isinstance(r, dict) and "error" in r and is_transient_error(r["error"]),
+                interrupt=getattr(self._w3, _INTERRUPT_ATTR, None),
             )
 
         return middleware
@@ -159,6 +188,14 @@ def install_retries(w3: Any, policy: RetryPolicy = RetryPolicy()) -> Any:
     # web3's own retry covers only some methods and ignores JSON-RPC error bodies; one layer is enough.
     if hasattr(provider, "exception_retry_configuration"):
         provider.exception_retry_configuration = None
+    return w3
+
+
+def interrupt_on(w3: Any, event: threading.Event | None) -> Any:
+    """Make the retries of `w3` wait on `event` and give up once it is set (None: plain sleeps again).
+
+    Daemons pass their stop event, so that SIGTERM ends a back-off at once. Returns `w3`."""
+    setattr(w3, _INTERRUPT_ATTR, event)
     return w3
 
 

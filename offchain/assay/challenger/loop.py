@@ -82,6 +82,10 @@ class Challenger(Daemon):
             if row.phase == "seen":
                 if j.status == JobStatus.POSTED and now <= j.deadline:
                     self._check(jid, j.model_id)
+                elif j.status == JobStatus.CHALLENGED and _same(self.game.dispute(jid).challenger, self.me):
+                    # Our challenge was mined but we died before noting it: play the game, never drop it.
+                    self.journal.set_phase(jid, "challenged")
+                    self._play(jid, j, now)
                 else:
                     self.journal.set_phase(jid, "lost" if j.status != JobStatus.FINALIZED else "finalized")
             elif row.phase in ("challenged", "proving"):
@@ -202,7 +206,6 @@ class Challenger(Daemon):
         self.metrics.proven.labels(f.kind).inc()
         log.info("job %d: fraud proven (%s)", jid, f.detail, extra={"event": "proven", "job_id": jid})
 
-
     # ------------------------------------------------------------------ a withheld trace
     def _search_of(self, jid: int, j: Any) -> DemandSearch:
         """The demand search of a job: this challenger's own canonical run (every value) against the
@@ -242,6 +245,10 @@ class Challenger(Daemon):
         self.metrics.proven.labels(step.kind).inc()
         log.info("job %d: fraud proven from %d answered demands (%s)", jid, len(answers), step.detail,
                  extra={"event": "proven", "job_id": jid, "demands": len(answers)})
+
+
+def _same(a: str | None, b: str | None) -> bool:
+    return a is not None and b is not None and a.lower() == b.lower()
 
 
 def _floats_first(outs: dict) -> dict:

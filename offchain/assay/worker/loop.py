@@ -46,6 +46,9 @@ def _about(ids: list[int] | None) -> None:
     CURRENT_JOBS.set(tuple(ids) if ids else None)
 
 
+TRANSIENT_RECHECK = 5.0  # seconds before a job whose model or input could not be fetched is checked again
+
+
 @dataclass
 class Candidate:
     job_id: int
@@ -67,6 +70,7 @@ class Worker(Daemon):
         self.inputs: dict[int, tuple] = {}  # job id -> (input bytes, tensors) checked before the claim
         self.bad_models: dict[str, str] = {}  # model id -> why it cannot be served
         self.rejected: dict[int, str] = {}  # job id -> why it was not taken
+        self.recheck_at: dict[int, float] = {}  # job id -> when to re-check a job whose source was unreachable
         self.candidates: dict[int, Candidate] = {}
         self.served = set(cfg.models)
         self.game = None  # assay.fraud.game.GameClient, set by the entry point
@@ -152,14 +156,22 @@ class Worker(Daemon):
             b = min(a + 1999, head)
             for ev in self.sdk.c.jobs.events.JobSubmitted().get_logs(from_block=a, to_block=b):
                 args = ev["args"]
-                self.candidates[int(args["jobId"])] = Candidate(
-                    int(args["jobId"]), hex32(args["modelId"]), int(args["workerFee"]), int(args["claimDeadline"]))
+                self._remember(Candidate(
+                    int(args["jobId"]), hex32(args["modelId"]), int(args["workerFee"]), int(args["claimDeadline"])))
             for ev in self.sdk.c.jobs.events.JobReopened().get_logs(from_block=a, to_block=b):
                 jid = int(ev["args"]["jobId"])
                 if jid not in self.candidates:
                     j = self.sdk.job(jid)
-                    self.candidates[jid] = Candidate(jid, hex32(j.model_id), j.worker_fee, j.claim_deadline)
+                    self._remember(Candidate(jid, hex32(j.model_id), j.worker_fee, j.claim_deadline))
         self.journal.put("scan_block", str(head + 1))
+
+    def _remember(self, c: Candidate) -> None:
+        """Keep a discovered job; one this worker would take also gets a journal row ("seen") before the
+        scan cursor moves past its event, so a restart (the candidates are in memory only) still sees it."""
+        self.candidates[c.job_id] = c
+        if (not self.served or c.model_id in self.served) and c.worker_fee >= self.cfg.min_worker_fee \
+                and self.journal.job(c.job_id) is None:
+            self.journal.upsert(c.job_id, c.model_id, "seen")
 
     def _states(self, block: int) -> dict[int, Job]:
         ids = set(self.candidates) | {r.job_id for r in self.journal.active_jobs()}
@@ -183,6 +195,8 @@ class Worker(Daemon):
             return "claim deadline passed"
         if jid in self.rejected:
             return self.rejected[jid]
+        if self.recheck_at.get(jid, 0.0) > time.monotonic():
+            return "a source was unreachable; re-checked shortly"
         try:
             self._model(c.model_id)
             raw, tensors = self.sdk.job_input(jid, max_bytes=self.cfg.max_input_bytes)
@@ -194,7 +208,10 @@ class Worker(Daemon):
                             max_elements=self.sdk.runner.max_elements)
         except AssayError as e:
             reason = f"{type(e).__name__}: {str(e).splitlines()[0]}"
-            self.rejected[jid] = reason
+            if isinstance(e, ConnectionError):  # the model's or input's server is down: not a verdict on the job
+                self.recheck_at[jid] = time.monotonic() + TRANSIENT_RECHECK
+            else:
+                self.rejected[jid] = reason
             log.warning("job %d skipped: %s", jid, reason, extra={"event": "job_skipped", "job_id": jid})
             self.metrics.skipped.labels(type(e).__name__).inc()
             return reason
@@ -258,7 +275,8 @@ class Worker(Daemon):
                 self.models[model_id] = self.sdk.fetch_model(model_id, max_bytes=self.cfg.max_model_bytes)
                 self.model_uris[model_id] = self.sdk.model(model_id).uris
             except AssayError as e:
-                self.bad_models[model_id] = f"model {model_id} unusable: {str(e).splitlines()[0]}"
+                if not isinstance(e, ConnectionError):  # unreachable (StoreUnavailable) is tried again later
+                    self.bad_models[model_id] = f"model {model_id} unusable: {str(e).splitlines()[0]}"
                 raise
         return self.models[model_id]
 
