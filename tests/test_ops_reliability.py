@@ -516,8 +516,56 @@ def test_worker_refuses_an_unknown_deployment(cli, net, tmp_path):
 
 def test_worker_refuses_an_unreachable_rpc(cli):
     port = free_port()
-    code, out = cli({"rpc_url": f"http://127.0.0.1:{port}"}, "--account", str(W_LOGS))
+    t0 = time.monotonic()
+    code, out = cli({"rpc_url": f"http://127.0.0.1:{port}", "startup_rpc_wait": 2}, "--account", str(W_LOGS))
     assert code == 1 and f"cannot reach the JSON-RPC endpoint http://127.0.0.1:{port}" in out and "check the URL" in out
+    assert time.monotonic() - t0 >= 2  # it waited startup_rpc_wait before refusing
+
+
+class _Forwarder(http.server.ThreadingHTTPServer):
+    """A plain JSON-RPC forwarder on a chosen port: the 'node' that comes up late."""
+
+    def __init__(self, port: int, target: str):
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self):  # noqa: N802 (http.server's naming)
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                req = urllib.request.Request(target, body, {"Content-Type": "application/json"})
+                with urllib.request.urlopen(req, timeout=10) as r:
+                    data = r.read()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, *a):
+                pass
+
+        super().__init__(("127.0.0.1", port), Handler)
+
+
+def test_worker_started_before_its_node_waits_for_it_instead_of_exiting(cli, net):
+    """A daemon started while its node is down (both started at boot) must not exit: a process manager
+    would restart it in a loop. It waits up to startup_rpc_wait and starts once the node answers."""
+    port = free_port()
+    fwd: list[_Forwarder] = []
+
+    def node_comes_up():
+        time.sleep(2.5)
+        fwd.append(_Forwarder(port, net.url))
+        fwd[0].serve_forever()
+
+    threading.Thread(target=node_comes_up, daemon=True).start()
+    t0 = time.monotonic()
+    try:
+        code, out = cli({"rpc_url": f"http://127.0.0.1:{port}", "startup_rpc_wait": 60}, "--account", str(W_LOGS))
+    finally:
+        while not fwd:
+            time.sleep(0.05)
+        fwd[0].shutdown()
+        fwd[0].server_close()
+    assert code == 0, out
+    assert time.monotonic() - t0 >= 2.5
 
 
 def test_worker_refuses_a_deployment_of_another_chain(cli, net, tmp_path):

@@ -23,7 +23,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from typing import Any
+from typing import Any, Callable, TypeVar
 
 import requests
 from web3.exceptions import Web3RPCError
@@ -35,6 +35,31 @@ RPC_PROBE_MIN = 0.25  # first wait before probing an unreachable RPC
 RPC_PROBE_MAX = 5.0  # longest wait between probes
 RPC_PROBE_TIMEOUT = 2.0  # one probe's HTTP time-out
 RPC_STILL_DOWN_LOG = 60.0  # repeat the "still unreachable" warning this often
+T = TypeVar("T")
+
+
+def connect_waiting(connect: Callable[[], T], wait: float, log: logging.Logger, url: str) -> T:
+    """`connect()`, retried while it raises RpcUnavailable, for at most `wait` seconds (then it raises).
+
+    A daemon started while its node is briefly down (a host reboot starts both at once) waits for it
+    instead of exiting at once: a process manager restarting an exiting daemon would turn every node
+    restart into a restart loop. A wrong URL still ends in the clear RpcUnavailable error, after `wait`."""
+    from .chain.connection import RpcUnavailable
+
+    deadline = time.monotonic() + wait
+    delay = 1.0
+    while True:
+        try:
+            return connect()
+        except RpcUnavailable as e:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise
+            log.warning("RPC %s does not answer at start-up (%s); retrying for up to %.0fs more (startup_rpc_wait)",
+                        url, e.args[0] if e.args else e, left,
+                        extra={"event": "rpc_wait_startup", "seconds_left": round(left, 1)})
+            time.sleep(min(delay, left))
+            delay = min(delay * 2, RPC_PROBE_MAX)
 
 
 def is_rpc_failure(exc: BaseException) -> bool:

@@ -17,6 +17,7 @@ class ChallengerConfig(BaseModel):
     deployment_file: Path | None = None
     confirmations: int = Field(0, ge=0, le=64)
     poll_interval: float = Field(0.5, gt=0, le=60)
+    startup_rpc_wait: float = Field(120.0, ge=0, le=86400)  # see the worker's option
     # which results to re-check
     sample_rate: float = Field(1.0, ge=0, le=1, description="fraction of posted results re-run")
     model_rates: dict[str, float] = Field(default_factory=dict, description="per-model sample rate (model id -> rate)")

@@ -12,6 +12,7 @@ import signal
 import threading
 from typing import Any
 
+from ..daemon import connect_waiting
 from ..errors import AssayError
 from ..worker.journal import Journal
 from ..worker.metrics import HealthServer, rpc_probe
@@ -38,11 +39,14 @@ def run_challenger(ctx: Any, config_path: str | None, *, max_ticks: int | None =
     runner = InferenceRunner(SessionConfig(intra_op_threads=cfg.intra_op_threads,
                                            graph_optimization=cfg.graph_optimization),
                              max_model_bytes=cfg.max_model_bytes)
-    sdk = Assay.connect(cfg.rpc_url, cfg.network, account=ctx.signer(), deployment_file=cfg.deployment_file,
-                        store_dir=cfg.store_dir,
-                        sender_config=SenderConfig(receipt_timeout=cfg.tx_timeout, replace_after=cfg.tx_replace_after,
-                                                   max_fee_per_gas=cfg.max_fee_per_gas),
-                        runner=runner)
+    account = ctx.signer()
+    sdk = connect_waiting(
+        lambda: Assay.connect(cfg.rpc_url, cfg.network, account=account, deployment_file=cfg.deployment_file,
+                            store_dir=cfg.store_dir,
+                            sender_config=SenderConfig(receipt_timeout=cfg.tx_timeout, replace_after=cfg.tx_replace_after,
+                                                       max_fee_per_gas=cfg.max_fee_per_gas),
+                            runner=runner),
+        cfg.startup_rpc_wait, log, cfg.rpc_url)
     if cfg.gateways:
         sdk.store = ContentStore(cfg.store_dir, gateways=cfg.gateways)
     eth, need = int(sdk.w3.eth.get_balance(sdk.address)), GAS_PER_JOB * int(sdk.w3.eth.gas_price)

@@ -21,6 +21,8 @@ class WorkerConfig(BaseModel):
     deployment_file: Path | None = None  # overrides `network` when given
     confirmations: int = Field(0, ge=0, le=64, description="blocks the worker trails the head by")
     poll_interval: float = Field(0.5, gt=0, le=60)
+    startup_rpc_wait: float = Field(120.0, ge=0, le=86400, description="seconds to wait at start-up for an RPC "
+                                    "that does not answer before refusing to start (0: refuse at once)")
     # policy
     models: list[str] = Field(default_factory=list, description="model ids (0x…) served; empty = every model")
     min_worker_fee: int = Field(0, ge=0, description="fee floor, in token units (wei)")

@@ -22,6 +22,7 @@ import threading
 from pathlib import Path
 from typing import Any, Callable
 
+from ..daemon import connect_waiting
 from ..errors import AssayError, ConfigError
 from .config import WorkerConfig, load_worker_config
 from .journal import Journal
@@ -176,8 +177,10 @@ def run_worker(ctx: Any, config_path: str | None, *, max_ticks: int | None = Non
     store = ContentStore(cfg.store_dir, gateways=cfg.gateways) if cfg.gateways else ContentStore(cfg.store_dir)
     sender_cfg = SenderConfig(receipt_timeout=cfg.tx_timeout, replace_after=cfg.tx_replace_after,
                               max_fee_per_gas=cfg.max_fee_per_gas)
-    sdk = Assay.connect(cfg.rpc_url, cfg.network, account=account, deployment_file=cfg.deployment_file,
-                        store_dir=cfg.store_dir, sender_config=sender_cfg, runner=runner)
+    sdk = connect_waiting(
+        lambda: Assay.connect(cfg.rpc_url, cfg.network, account=account, deployment_file=cfg.deployment_file,
+                            store_dir=cfg.store_dir, sender_config=sender_cfg, runner=runner),
+        cfg.startup_rpc_wait, log, cfg.rpc_url)
     sdk.store = store
     free = check_chain(sdk, cfg)
     try:
