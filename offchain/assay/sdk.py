@@ -387,7 +387,10 @@ class Assay:
             inline, uri = container, ""
         else:
             inline, uri = b"", self._uri_for(self.store.put(container))
-        deadline = self._now() + int(claim_ttl)
+        # The job is mined in a later block than `latest`, whose time may be far behind the clock on an idle
+        # chain (a devnet mines only on demand): count from the later of the two, within maxClaimTtl.
+        chain_now = self._now()
+        deadline = min(max(chain_now, int(time.time())) + int(claim_ttl), chain_now + params["max_claim_ttl"])
         req = (b32(model_id), input_root, int(worker_fee), max_total, deadline, bool(callback), inline, uri)
         receipt = self._send(self.c.jobs.functions.submit(req), "submit")
         ev = self.c.jobs.events.JobSubmitted().process_receipt(receipt, errors=DISCARD)
