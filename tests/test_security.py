@@ -9,14 +9,13 @@ call succeeding when it is not an attack, so that a pass means the guard worked.
 
 from __future__ import annotations
 
-import ape
 import pytest
 from eth_utils import keccak
 
 from assay.deployer import deploy_stack
 from assay.params import DeployConfig
 from conftest import (
-    DISPUTE, GAME, LEASE, MODEL_FEE, OUTPUT_ROOT, TEST_PARAMS, TOKEN, UNBONDING, WINDOW, WORKER_FEE, model_id_of,
+    DISPUTE, GAME, MODEL_FEE, OUTPUT_ROOT, TEST_PARAMS, TOKEN, UNBONDING, WINDOW, WORKER_FEE, model_id_of,
     request, set_time,
 )
 from test_jobmanager_errors import (  # noqa: F401  (_no_trace_printing_on_revert is an autouse fixture)
@@ -445,9 +444,9 @@ def test_parameter_changes_mid_job_never_move_escrow_away_from_its_parties(jobs,
                                                                            worker2, challenger, requester,
                                                                            model_owner, treasury, arbiter, owner,
                                                                            accounts, chain):
-    """Jobs in every live state; then governance sets every parameter to its most hostile bound (fees,
-    collateral and bond at their maximum, lease and window 1 s, the whole liveness penalty, the whole slash
-    to the treasury, a new treasury). Fees, collateral and bonds already escrowed do not move; deadlines
+    """Jobs in every live state; then governance turns every parameter against them (protocol fee and
+    collateral at their upper bound, a 25x bond, lease and window 1 s, the whole liveness penalty, the whole
+    slash and lost bond to a new treasury). Fees, collateral and bonds already escrowed do not move; deadlines
     already running do not move; the splits read at settlement (penalty, slash, bond shares, treasury)
     never take more than the collateral or bond they split."""
     open_job, claimed, late, posted, disputed = (make_job() for _ in range(5))
@@ -501,8 +500,8 @@ def test_parameter_changes_mid_job_never_move_escrow_away_from_its_parties(jobs,
     books_balance(token, jobs, stake, [requester, worker, worker2, challenger, model_owner, treasury, new_treasury])
 
 
-def test_raising_the_bond_mid_window_does_not_change_the_bond_of_a_running_challenge_or_the_loser_share(
-        jobs, game, token, posted_job, challenger, worker, treasury, owner, arbiter, chain):
+def test_bond_raised_mid_dispute_keeps_the_escrowed_bond_and_splits_it_by_the_share_in_force(
+        jobs, game, token, posted_job, challenger, worker, treasury, owner, chain):
     jid = posted_job()
     jobs.challenge(jid, sender=challenger)
     jobs.setParams(params_with(jobs, challengeBond=40 * TOKEN, bondToWorkerBps=BPS), sender=owner)
