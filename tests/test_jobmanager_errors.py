@@ -487,7 +487,7 @@ def test_job_manager_with_zero_owner_cannot_be_deployed(project, owner, token, s
 
 # ---------------------------------------------------------------------------------------- fee-on-transfer tokens
 @pytest.fixture(scope="module")
-def fot(project, chain, owner, requester, worker, challenger, arbiter, treasury, model_owner):
+def fot(stack, model, staked, project, chain, owner, requester, worker, challenger, arbiter, treasury, model_owner):
     """A stack on a FeeOnTransferToken whose fee is 0 until a test switches it on (1%)."""
     from assay.deployer import deploy_stack
     from assay.params import DeployConfig

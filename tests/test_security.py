@@ -46,6 +46,10 @@ def books_balance(token, jobs, stake, accounts, job_ids=None):
 
 
 def _stack_on(project, chain, owner, token, treasury, arbiter, model_owner, name):
+    """A second stack on `token`. Its module fixture also takes the session fixtures that send
+    transactions (stack, model, staked), so that they run before it: a session fixture first set up
+    after a module fixture's transactions is undone with them by ape's end-of-module snapshot restore,
+    and every later module would then find no contracts."""
     cfg = DeployConfig(token=token.address, treasury=treasury.address, arbiter=arbiter.address,
                        unbonding_delay=UNBONDING, game=GAME, params=TEST_PARAMS)
     c = deploy_stack(project, chain, owner, cfg, network="ethereum:local", local=True, log=lambda _m: None)["contracts"]
@@ -70,7 +74,7 @@ def _fund(s, *actors):
 
 
 @pytest.fixture(scope="module")
-def false_stack(project, chain, owner, requester, worker, treasury, arbiter, model_owner):
+def false_stack(stack, model, staked, project, chain, owner, requester, worker, treasury, arbiter, model_owner):
     s = _stack_on(project, chain, owner, project.FalseReturningToken.deploy(sender=owner), treasury, arbiter,
                   model_owner, "model-false")
     _fund(s, requester, worker)
@@ -145,7 +149,8 @@ def test_token_without_return_values_runs_a_whole_job(project, chain, owner, req
 
 
 @pytest.fixture(scope="module")
-def fot_stack(project, chain, owner, requester, worker, challenger, treasury, arbiter, model_owner):
+def fot_stack(stack, model, staked, project, chain, owner, requester, worker, challenger, treasury, arbiter,
+              model_owner):
     """A stack on a FeeOnTransferToken whose fee is 0 until a test switches it on."""
     s = _stack_on(project, chain, owner, project.FeeOnTransferToken.deploy(0, sender=owner), treasury, arbiter,
                   model_owner, "model-fot2")
@@ -194,7 +199,8 @@ def test_slash_after_a_fee_is_switched_on_keeps_the_job_manager_backed(fot_stack
 
 
 @pytest.fixture(scope="module")
-def hook_stack(project, chain, owner, requester, worker, challenger, treasury, arbiter, model_owner):
+def hook_stack(stack, model, staked, project, chain, owner, requester, worker, challenger, treasury, arbiter,
+               model_owner):
     """A stack on a HookToken (ERC777-style hooks: the sender is called *before* its balance moves) and an
     attacker contract, registered for hooks, holding 1000 tokens, approved and staked (50 tokens)."""
     tok = project.HookToken.deploy(sender=owner)
