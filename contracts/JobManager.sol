@@ -69,6 +69,12 @@ contract JobManager is IJobManager, IUnbondingPolicy, Ownable2Step, ReentrancyGu
     IDisputeGame private _game;
     Params private _params;
 
+    /// @notice Thrown when a token transfer into the JobManager delivers less than the amount pulled
+    /// (a fee-on-transfer or rebasing token): escrow and bonds must be backed token for token.
+    /// @param expected the amount pulled
+    /// @param received the amount the JobManager's balance grew by
+    error TransferShortfall(uint256 expected, uint256 received);
+
     constructor(IERC20 _token, IStakeManager _stake, IModelRegistry _registry, address _owner, Params memory _initial)
         Ownable(_owner)
     {
@@ -121,7 +127,7 @@ contract JobManager is IJobManager, IUnbondingPolicy, Ownable2Step, ReentrancyGu
         j.inputRoot = _r.inputRoot;
         j.outputRoot = NO_OUTPUT;
         _emitSubmitted(jobId_, _r, ownerFee, protocolFee, collateral);
-        _TOKEN.safeTransferFrom(msg.sender, address(this), total);
+        _pull(total);
     }
 
     function _emitSubmitted(
@@ -359,7 +365,7 @@ contract JobManager is IJobManager, IUnbondingPolicy, Ownable2Step, ReentrancyGu
         j.status = JobStatus.Challenged;
         _challenges[_jobId] = Challenge(msg.sender, bond);
         ++_openDisputes;
-        _TOKEN.safeTransferFrom(msg.sender, address(this), bond);
+        _pull(bond);
         uint64 disputeDeadline = game.open(_jobId, msg.sender, j.worker);
         emit JobChallenged(_jobId, msg.sender, bond, disputeDeadline);
     }
@@ -549,6 +555,27 @@ contract JobManager is IJobManager, IUnbondingPolicy, Ownable2Step, ReentrancyGu
     }
 
     // ================================================================== internals
+
+    /// @dev Pulls `_amount` from the caller and checks that the balance grew by at least that much.
+    function _pull(uint256 _amount) private {
+        uint256 before = _selfBalance();
+        _TOKEN.safeTransferFrom(msg.sender, address(this), _amount);
+        uint256 received = _selfBalance() - before;
+        // INVARIANT: every escrowed or bonded token was received (no fee-on-transfer shortfall).
+        if (received < _amount) revert TransferShortfall(_amount, received);
+    }
+
+    /// @dev This contract's token balance; 0 when balanceOf fails or returns no word (a token without
+    /// code), so that the transfer that follows reports the failure (SafeERC20FailedOperation).
+    function _selfBalance() private view returns (uint256 balance_) {
+        address token = address(_TOKEN);
+        assembly ("memory-safe") {
+            mstore(0x00, 0x70a08231) // balanceOf(address)
+            mstore(0x20, address())
+            let ok := staticcall(gas(), token, 0x1c, 0x24, 0x00, 0x20)
+            balance_ := mul(mload(0x00), and(ok, gt(returndatasize(), 0x1f)))
+        }
+    }
 
     function _job(uint256 _jobId) private view returns (Job storage j_) {
         j_ = _jobs[_jobId];

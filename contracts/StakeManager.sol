@@ -40,6 +40,12 @@ contract StakeManager is IStakeManager, AccessControl, ReentrancyGuard {
     uint64 private _unbondingDelay;
     IUnbondingPolicy private _policy;
 
+    /// @notice Thrown when a stake transfer delivers less than the amount pulled (a fee-on-transfer or
+    /// rebasing token): every staked token must be backed token for token.
+    /// @param expected the amount pulled
+    /// @param received the amount the StakeManager's balance grew by
+    error TransferShortfall(uint256 expected, uint256 received);
+
     constructor(IERC20 _token, address _admin, uint64 _delay) {
         _TOKEN = _token;
         _grantRole(DEFAULT_ADMIN_ROLE, _admin);
@@ -72,7 +78,11 @@ contract StakeManager is IStakeManager, AccessControl, ReentrancyGuard {
         a.active = uint128(active);
         _totalStaked += _amount;
         emit Staked(msg.sender, _amount, active);
+        uint256 before = _selfBalance();
         _TOKEN.safeTransferFrom(msg.sender, address(this), _amount);
+        uint256 received = _selfBalance() - before;
+        // INVARIANT: every staked token was received (no fee-on-transfer shortfall).
+        if (received < _amount) revert TransferShortfall(_amount, received);
     }
 
     /// @inheritdoc IStakeManager
@@ -170,6 +180,18 @@ contract StakeManager is IStakeManager, AccessControl, ReentrancyGuard {
     /// @inheritdoc IStakeManager
     function totalStaked() external view returns (uint256 total_) {
         total_ = _totalStaked;
+    }
+
+    /// @dev This contract's token balance; 0 when balanceOf fails or returns no word (a token without
+    /// code), so that the transfer that follows reports the failure (SafeERC20FailedOperation).
+    function _selfBalance() private view returns (uint256 balance_) {
+        address token = address(_TOKEN);
+        assembly ("memory-safe") {
+            mstore(0x00, 0x70a08231) // balanceOf(address)
+            mstore(0x20, address())
+            let ok := staticcall(gas(), token, 0x1c, 0x24, 0x00, 0x20)
+            balance_ := mul(mload(0x00), and(ok, gt(returndatasize(), 0x1f)))
+        }
     }
 
     function _setDelay(uint64 _delay) private {

@@ -12,7 +12,7 @@ ape or web3; accounts are plain strings (addresses).
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import IntEnum
 from typing import Any, Callable
 
@@ -63,11 +63,14 @@ class ModelParams:
     collateral_bps: int
     min_collateral: int
     challenge_bond: int
-    dispute_duration: int
+    dispute_duration: int  # the game's maxDuration(): a class NONE dispute's deadline from its opening
     unbonding_delay: int
+    response_window: int = 0  # the game's windows for a provable (EXACT/APPROX) model's dispute
+    proof_window: int = 0
 
     @classmethod
-    def from_governance(cls, gp: Any, *, dispute_duration: int, unbonding_delay: int) -> "ModelParams":
+    def from_governance(cls, gp: Any, *, dispute_duration: int, unbonding_delay: int, response_window: int = 0,
+                        proof_window: int = 0) -> "ModelParams":
         """From an assay.params.GovernanceParams (duck-typed: only its attributes are read)."""
         return cls(
             lease_duration=gp.lease_duration,
@@ -83,6 +86,8 @@ class ModelParams:
             challenge_bond=gp.challenge_bond,
             dispute_duration=dispute_duration,
             unbonding_delay=unbonding_delay,
+            response_window=response_window,
+            proof_window=proof_window,
         )
 
     def price(self, worker_fee: int, owner_fee: int) -> tuple[int, int, int]:
@@ -106,8 +111,10 @@ class Job:
     deadline: int = 0  # lease end while Claimed, window end while Posted, else 0
     challenger: str | None = None
     bond: int = 0
-    dispute_deadline: int = 0
+    dispute_deadline: int = 0  # the deadline that applies now (response, then proof, for a provable model)
     dispute_open: bool = False
+    provable: bool = False  # the model has verifiers (class EXACT/APPROX): no arbiter, the game's windows
+    trace_posted: bool = False
 
     @property
     def total(self) -> int:
@@ -189,6 +196,48 @@ class EscrowModel:
             raise Revert("UnknownJob", jid)
         return j
 
+    # ------------------------------------------------------------------ governance
+
+    #: setParams bounds, in the order JobManager._setParams checks them: (name, field(s), min, max).
+    BOUNDS = (
+        ("leaseDuration", ("lease_duration",), 1, 7 * 86400),
+        ("challengeWindow", ("challenge_window",), 1, 30 * 86400),
+        ("maxClaimTtl", ("max_claim_ttl",), 1, 90 * 86400),
+        ("protocolFeeBps", ("protocol_fee_bps",), 0, 2_000),
+        ("livenessPenaltyBps", ("liveness_penalty_bps",), 0, BPS),
+        ("slashChallengerBps", ("slash_challenger_bps",), 0, BPS),
+        ("slashSharesBps", ("slash_challenger_bps", "slash_requester_bps"), 0, BPS),
+        ("bondToWorkerBps", ("bond_to_worker_bps",), 0, BPS),
+        ("collateralBps", ("collateral_bps",), 0, 1_000_000),
+        ("challengeBond", ("challenge_bond",), 1, 2**96 - 1),
+    )
+    MAX_UNBONDING_DELAY = 90 * 86400
+
+    def set_params(self, caller: str, owner: str, treasury: str, changes: dict[str, int]) -> list[Event]:
+        """JobManager.setParams with some ModelParams fields changed (the others as they are)."""
+        if caller != owner:
+            raise Revert("OwnableUnauthorizedAccount", caller)
+        new = replace(self.params, **changes)
+        for name, fields, lo, hi in self.BOUNDS:
+            value = sum(getattr(new, f) for f in fields)
+            if not lo <= value <= hi:
+                raise Revert("ParamOutOfBounds", name.encode().ljust(32, b"\0"), value, lo, hi)
+        needed = new.challenge_window + new.dispute_duration
+        if new.unbonding_delay <= needed:
+            raise Revert("UnbondingTooShort", new.unbonding_delay, needed)
+        self.params, self.treasury = new, treasury
+        return [("ParamsUpdated",)]
+
+    def set_unbonding_delay(self, caller: str, admin: str, delay: int) -> list[Event]:
+        """StakeManager.setUnbondingDelay: above the JobManager's challengeWindow + dispute duration."""
+        if caller != admin:
+            raise Revert("AccessControlUnauthorizedAccount", caller, bytes(32))
+        low = self.params.challenge_window + self.params.dispute_duration
+        if delay <= low or delay > self.MAX_UNBONDING_DELAY:
+            raise Revert("UnbondingDelayOutOfBounds", delay, low, self.MAX_UNBONDING_DELAY)
+        self.params = replace(self.params, unbonding_delay=delay)
+        return [("UnbondingDelayUpdated", delay)]
+
     # ------------------------------------------------------------------ stake manager
 
     def _lock(self, worker: str, amount: int) -> None:
@@ -248,7 +297,8 @@ class EscrowModel:
 
     # ------------------------------------------------------------------ job manager
 
-    def submit(self, requester: str, worker_fee: int, claim_deadline: int, max_total_fee: int) -> list[Event]:
+    def submit(self, requester: str, worker_fee: int, claim_deadline: int, max_total_fee: int,
+               provable: bool = False) -> list[Event]:
         p = self.params
         if worker_fee == 0:
             raise Revert("ZeroWorkerFee")
@@ -260,7 +310,8 @@ class EscrowModel:
         if total > max_total_fee:
             raise Revert("FeeAboveMax", total, max_total_fee)
         jid = len(self.jobs) + 1
-        self.jobs[jid] = Job(requester, worker_fee, self.model_fee, protocol_fee, collateral, claim_deadline)
+        self.jobs[jid] = Job(requester, worker_fee, self.model_fee, protocol_fee, collateral, claim_deadline,
+                             provable=provable)
         self._transfer(requester, self.jobs_address, total)
         return [("JobSubmitted", jid)]
 
@@ -410,8 +461,9 @@ class EscrowModel:
         j.status = Status.CHALLENGED
         j.challenger, j.bond = challenger, bond
         self._transfer(challenger, self.jobs_address, bond)
-        j.dispute_deadline = self.now + self.params.dispute_duration
+        j.dispute_deadline = self.now + (self.params.response_window if j.provable else self.params.dispute_duration)
         j.dispute_open = True
+        j.trace_posted = False
         return [("JobChallenged", jid, challenger, bond)]
 
     def _open_dispute(self, jid: int) -> Job:
@@ -420,8 +472,25 @@ class EscrowModel:
             raise Revert("DisputeNotOpen", jid)
         return j
 
+    def post_trace(self, caller: str, jid: int) -> list[Event]:
+        """The worker answers a provable dispute with its trace root: the proof window starts."""
+        j = self._open_dispute(jid)
+        if not j.provable:
+            raise Revert("ArbiterOnly", jid)
+        if caller != j.worker:
+            raise Revert("NotWorker", jid, caller, j.worker)
+        if j.trace_posted:
+            raise Revert("TraceAlreadyPosted", jid)
+        if self.now > j.dispute_deadline:
+            raise Revert("ResponseWindowClosed", jid, j.dispute_deadline)
+        j.trace_posted = True
+        j.dispute_deadline = self.now + self.params.proof_window
+        return [("TracePosted", jid)]
+
     def arbitrate(self, jid: int, challenger_won: bool) -> list[Event]:
         j = self._open_dispute(jid)
+        if j.provable:
+            raise Revert("NotArbitrable", jid, 0)  # VerificationClass.EXACT
         if self.now > j.dispute_deadline:
             raise Revert("DisputeExpired", jid, j.dispute_deadline)
         return self._settle_dispute(jid, j, challenger_won)
@@ -430,7 +499,8 @@ class EscrowModel:
         j = self._open_dispute(jid)
         if self.now <= j.dispute_deadline:
             raise Revert("DisputeNotExpired", jid, j.dispute_deadline)
-        return self._settle_dispute(jid, j, False)
+        # No trace by the response deadline: the worker loses; otherwise no proof came: the result stands.
+        return self._settle_dispute(jid, j, j.provable and not j.trace_posted)
 
     def _settle_dispute(self, jid: int, j: Job, challenger_won: bool) -> list[Event]:
         p = self.params

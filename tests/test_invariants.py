@@ -1,10 +1,16 @@
 """Stateful property test: random multi-actor sequences against the contracts and tests/escrow_model.py.
 
-A hypothesis RuleBasedStateMachine lets two requesters, two workers and a challenger (plus the arbiter
-and an outside keeper) submit, cancel, expire, claim, claimJobs, post, postResults, finalize,
-finalizeJobs, reclaim, challenge, arbitrate, resolveByTimeout, withdraw, stake, requestUnstake and
-withdraw stake in any order, with time jumps (including to exactly a deadline - 1, + 0 and + 1) in
-between. Every action is applied to the pure-Python model first and then sent to the contracts, and:
+A hypothesis RuleBasedStateMachine lets two requesters, two workers and a challenger (plus the arbiter,
+the owner, and an outside keeper who is also the second treasury) submit, cancel, expire, claim,
+claimJobs, post, postResults, finalize, finalizeJobs, reclaim, challenge, postTrace, arbitrate,
+resolveByTimeout, withdraw, stake, requestUnstake, withdraw stake, setParams and setUnbondingDelay in any
+order, with time jumps (including to exactly a deadline - 1, + 0 and + 1) in between. Jobs run on two
+models: one of class NONE (disputes decided by the arbiter, else upheld at the time-out) and one of class
+EXACT (the worker must post a trace root within the response window or lose by time-out; with no proof
+by the proof deadline the result stands), so disputes end both ways by time-out. Governance changes
+fees, collateral, bond, lease, window, penalty and split shares, the treasury and the unbonding delay
+while jobs are in flight (and now and then tries a value out of bounds, or a caller who is not the
+owner). Every action is applied to the pure-Python model first and then sent to the contracts, and:
 
 - an action the model says must fail has to revert with exactly the model's custom error and
   arguments; an action the model allows has to succeed and emit exactly the model's events;
@@ -14,7 +20,11 @@ between. Every action is applied to the pure-Python model first and then sent to
   Open/Claimed/Posted/Challenged + all credits + all challenge bonds; tokens held by the StakeManager ==
   Σ(active + pending) == totalStaked; locked ≤ active for every worker;
 - a job settles (JobFinalized or JobRefunded) at most once, and no slash exceeds the collateral it is
-  taken from (nor the worker's locked stake before the transaction).
+  taken from (nor the worker's locked stake before the transaction);
+- no stuck funds: at the end of every example, every open dispute and job is driven to its end
+  (time-outs, reclaims, a keeper's finalizeJobs, the requesters' cancels), everyone withdraws every
+  credit and unbonds and withdraws all stake, and then the JobManager and the StakeManager hold exactly
+  zero tokens (there is no rounding dust: every split credits its remainder to the treasury).
 
 eth-ape has no hypothesis integration: each example runs between an EVM snapshot and its revert.
 Transactions go over raw JSON-RPC (eth_estimateGas, which returns the revert data without mining, then
@@ -22,9 +32,10 @@ eth_sendTransaction from anvil's unlocked dev accounts) and all state is read in
 round trip per step: ape's transaction path mines and traces every reverting transaction (~0.2 s each),
 which would make a useful number of steps too slow for every CI run.
 
-Scale with ASSAY_INVARIANT_EXAMPLES (examples; default 200, about 8,000 steps) and ASSAY_INVARIANT_STEPS
-(most steps per example; default 50). The test prints the number of steps run, the cost per step, and
-how often each action succeeded or failed with each error.
+Scale with ASSAY_INVARIANT_EXAMPLES (examples; default 260: about 11,900 random steps + 2,600 drain
+steps, ~2.2 min here) and ASSAY_INVARIANT_STEPS (most steps per example; default 50). A default run
+must reach 10,000 random steps. The test prints the number of steps run, the cost per step, and how
+often each action succeeded or failed with each error.
 """
 
 from __future__ import annotations
@@ -48,13 +59,37 @@ from hypothesis.stateful import (
 )
 
 from assay.artifacts import abi as build_abi
-from conftest import DISPUTE, MODEL_FEE, TEST_PARAMS, TOKEN, UNBONDING
+from conftest import DISPUTE, MODEL_FEE, PROOF, RESPONSE, TEST_PARAMS, TOKEN, UNBONDING, model_id_of
 from escrow_model import ESCROWED, EscrowModel, ModelParams, Revert, StakeAccount, Status
 
-EXAMPLES = int(os.environ.get("ASSAY_INVARIANT_EXAMPLES", "200"))
+EXAMPLES = int(os.environ.get("ASSAY_INVARIANT_EXAMPLES", "260"))
 STEPS = int(os.environ.get("ASSAY_INVARIANT_STEPS", "50"))
-PARAMS = ModelParams.from_governance(TEST_PARAMS, dispute_duration=DISPUTE, unbonding_delay=UNBONDING)
+#: Random steps a default run must reach (scaled down when ASSAY_INVARIANT_EXAMPLES/STEPS shrink the run).
+MIN_STEPS = 10_000 * min(EXAMPLES * STEPS, 260 * 50) // (260 * 50)
+PARAMS = ModelParams.from_governance(TEST_PARAMS, dispute_duration=DISPUTE, unbonding_delay=UNBONDING,
+                                     response_window=RESPONSE, proof_window=PROOF)
 INPUT_ROOT = hashlib.sha256(b"input").digest()
+#: Solidity names of the ModelParams fields that setParams changes here (the rest stay as deployed).
+SOL_NAMES = {
+    "lease_duration": "leaseDuration", "challenge_window": "challengeWindow", "protocol_fee_bps": "protocolFeeBps",
+    "liveness_penalty_bps": "livenessPenaltyBps", "slash_challenger_bps": "slashChallengerBps",
+    "slash_requester_bps": "slashRequesterBps", "bond_to_worker_bps": "bondToWorkerBps",
+    "collateral_bps": "collateralBps", "min_collateral": "minCollateral", "challenge_bond": "challengeBond",
+}
+#: Governance moves: each a set of changes (valid or one step outside a bound), applied to the params in force.
+GOVERNANCE = [
+    {"protocol_fee_bps": 0}, {"protocol_fee_bps": 2_000}, {"protocol_fee_bps": 100},
+    {"collateral_bps": 5_000, "min_collateral": 0}, {"collateral_bps": 50_000, "min_collateral": 3 * TOKEN},
+    {"collateral_bps": 20_000, "min_collateral": TOKEN},
+    {"challenge_bond": 1}, {"challenge_bond": 7 * TOKEN}, {"challenge_bond": 2 * TOKEN}, {"challenge_bond": 0},
+    {"lease_duration": 1}, {"lease_duration": 300}, {"lease_duration": 100}, {"lease_duration": 0},
+    {"challenge_window": 1}, {"challenge_window": 50}, {"challenge_window": 700}, {"challenge_window": 2_000},
+    {"liveness_penalty_bps": 0}, {"liveness_penalty_bps": 10_000}, {"liveness_penalty_bps": 1_000},
+    {"slash_challenger_bps": 0, "slash_requester_bps": 0}, {"slash_challenger_bps": 10_000, "slash_requester_bps": 0},
+    {"slash_challenger_bps": 5_000, "slash_requester_bps": 3_000},
+    {"slash_challenger_bps": 6_000, "slash_requester_bps": 4_001},
+    {"bond_to_worker_bps": 0}, {"bond_to_worker_bps": 10_000}, {"bond_to_worker_bps": 5_000},
+]
 
 
 # ====================================================================== ABI plumbing (no ape on the hot path)
@@ -98,11 +133,15 @@ STAKE, REQUEST_UNSTAKE, STAKE_WITHDRAW = Fn("stake(uint256)"), Fn("requestUnstak
 CREDITS, STATUS, CHALLENGE_OF = Fn("creditsOf(address)"), Fn("statusOf(uint256)"), Fn("challengeOf(uint256)")
 JOB_COUNT, OPEN_DISPUTES = Fn("jobCount()"), Fn("openDisputes()")
 STAKE_OF, TOTAL_STAKED, BALANCE = Fn("stakeOf(address)"), Fn("totalStaked()"), Fn("balanceOf(address)")
+POST_TRACE = Fn("postTrace(uint256,bytes32,bytes32,string)")
+SET_PARAMS = Fn("setParams((uint40,uint40,uint40,uint16,uint16,uint16,uint16,uint16,uint32,uint32,uint32,uint96,"
+                "uint96,address))")
+SET_DELAY = Fn("setUnbondingDelay(uint64)")
 USED = {
     "JobManager": [SUBMIT, CANCEL, EXPIRE, CLAIM, CLAIM_JOBS, FINALIZE_JOBS, POST, POST_RESULTS, FINALIZE, RECLAIM,
-                   CHALLENGE, WITHDRAW, CREDITS, STATUS, CHALLENGE_OF, JOB_COUNT, OPEN_DISPUTES],
-    "DisputeGame": [ARBITRATE, RESOLVE],
-    "StakeManager": [STAKE, REQUEST_UNSTAKE, STAKE_WITHDRAW, STAKE_OF, TOTAL_STAKED],
+                   CHALLENGE, WITHDRAW, CREDITS, STATUS, CHALLENGE_OF, JOB_COUNT, OPEN_DISPUTES, SET_PARAMS],
+    "DisputeGame": [ARBITRATE, RESOLVE, POST_TRACE],
+    "StakeManager": [STAKE, REQUEST_UNSTAKE, STAKE_WITHDRAW, STAKE_OF, TOTAL_STAKED, SET_DELAY],
     "TestToken": [BALANCE],
 }
 
@@ -177,6 +216,9 @@ PROJECTED = {
     "UnstakeRequested": ("worker", "amount"),
     "StakeWithdrawn": ("worker", "amount"),
     "Slashed": ("worker", "amount"),
+    "TracePosted": ("jobId",),
+    "ParamsUpdated": (),
+    "UnbondingDelayUpdated": ("delay",),
 }
 
 
@@ -270,14 +312,25 @@ EDGE = st.sampled_from([-1, 0, 1])
 
 
 def test_protocol_matches_model_and_stays_solvent(
-    stack, chain, accounts, requester, worker, worker2, challenger, model_owner, treasury, arbiter, model, staked,
-    capsys,
+    stack, chain, accounts, owner, requester, worker, worker2, challenger, model_owner, treasury, arbiter, model,
+    staked, capsys,
 ):
     token, jobs, stake_mgr, game = stack["token"], stack["jobs"], stack["stake"], stack["game"]
     requester2, keeper = accounts[8], accounts[9]
     token.mint(requester2, 1000 * TOKEN, sender=requester2)
     token.approve(jobs, 2**256 - 1, sender=requester2)
     assert jobs.jobCount() == 0, "the stateful test expects a fresh JobManager"
+    assert token.balanceOf(jobs) == 0, "the no-stuck-funds check expects an empty JobManager"
+    assert stake_mgr.hasRole(b"\0" * 32, owner) and jobs.owner() == owner.address
+    # A second model, of class EXACT (it has verifiers): its disputes are decided by the game's time-outs.
+    provable_model = model_id_of("model-provable")
+    stack["registry"].registerModel(provable_model, ["ipfs://p"], MODEL_FEE, 0, b"\x11" * 32, b"\x22" * 32,
+                                    sender=model_owner)
+    base_params = dict(zip(
+        ("leaseDuration", "challengeWindow", "maxClaimTtl", "protocolFeeBps", "livenessPenaltyBps",
+         "slashChallengerBps", "slashRequesterBps", "bondToWorkerBps", "collateralBps", "callbackGasLimit",
+         "maxInlineBytes", "minCollateral", "challengeBond", "treasury"),
+        TEST_PARAMS.as_tuple(treasury.address)))
 
     abi = Abi()
     rpc = Rpc(chain.provider.web3.provider.endpoint_uri, abi)
@@ -285,9 +338,12 @@ def test_protocol_matches_model_and_stays_solvent(
     REQ = [requester.address, requester2.address]
     WRK = [worker.address, worker2.address]
     CHALLENGERS = [challenger.address, worker.address, worker2.address, requester.address]
-    ACCOUNTS = REQ + WRK + [challenger.address, model_owner.address, treasury.address]
+    # The keeper (anyone's finalize and time-outs) is also the second treasury governance may switch to.
+    ACCOUNTS = REQ + WRK + [challenger.address, model_owner.address, treasury.address, keeper.address]
+    TREASURIES = [treasury.address, keeper.address]
+    GOVERNORS = [owner.address, requester.address]  # the owner, and someone who is not
     HOLDERS = ACCOUNTS + [J, S]
-    totals = {"examples": 0, "steps": 0, "txs": 0, "reverts": 0}
+    totals = {"examples": 0, "steps": 0, "txs": 0, "reverts": 0, "drain_steps": 0, "drained": 0}
     outcomes: Counter = Counter()  # (action, "ok" or error name) -> count
     happened: Counter = Counter()  # event -> count, over transactions that succeeded
 
@@ -305,13 +361,68 @@ def test_protocol_matches_model_and_stays_solvent(
             }
             self.settled: set[int] = set()
             self.locked_before: dict[str, int] = {}
+            self.broken = False  # set when a step fails: the teardown then skips the drain
 
         def teardown(self):
-            chain.restore(self.snapshot)
+            try:
+                if not self.broken:
+                    self._drain()
+            finally:
+                chain.restore(self.snapshot)
+
+        def _drain(self):
+            """No stuck funds: drive every open job and dispute to its end with time-outs, the requesters'
+            cancels and a keeper's finalize, let everyone withdraw every credit and unbond and withdraw all
+            stake; then the JobManager and the StakeManager hold exactly zero tokens."""
+            m, steps = self.model, totals["steps"]
+            for _ in range(10):  # a slash or a reclaim re-opens a job: a few rounds at most
+                for st_, attr in ((Status.CHALLENGED, "dispute_deadline"), (Status.CLAIMED, "deadline"),
+                                  (Status.POSTED, "deadline")):
+                    if self._ids(st_):
+                        m.now = max(m.now, max(getattr(m.jobs[i], attr) for i in self._ids(st_)) + 1)
+                for jid in self._ids(Status.CHALLENGED):
+                    self._act("resolveByTimeout", keeper.address, G, RESOLVE(jid), m.resolve_by_timeout, jid)
+                for jid in self._ids(Status.CLAIMED):
+                    self._act("reclaim", keeper.address, J, RECLAIM(jid), m.reclaim, jid)
+                if self._ids(Status.POSTED):
+                    due = self._ids(Status.POSTED)
+                    self._act("finalizeJobs", keeper.address, J, FINALIZE_JOBS(due), m.finalize_jobs, due)
+                for jid in self._ids(Status.OPEN):
+                    who = m.jobs[jid].requester
+                    self._act("cancel", who, J, CANCEL(jid), m.cancel, who, jid)
+                if not self._ids(*ESCROWED):
+                    break
+            assert not self._ids(*ESCROWED), "jobs still unsettled after the drain"
+            for a in ACCOUNTS:
+                if m.credits.get(a, 0):
+                    self._act("withdraw", a, J, WITHDRAW(m.credits[a]), m.withdraw, a, m.credits[a])
+            for w in WRK:
+                s = m.stake_of(w)
+                assert s.locked == 0, f"{w}: collateral still locked with every job settled"
+                if s.active:
+                    self._act("requestUnstake", w, S, REQUEST_UNSTAKE(s.active), m.request_unstake, w, s.active)
+            pending = [w for w in WRK if m.stake_of(w).pending]
+            if pending:
+                m.now = max(m.now, max(m.stake_of(w).unlock_at for w in pending))
+            for w in pending:
+                self._act("stake.withdraw", w, S, STAKE_WITHDRAW(), m.withdraw_stake, w)
+            self.contracts_match_model_and_stay_solvent()
+            held = rpc.read([(T, BALANCE(J)), (T, BALANCE(S)), (S, TOTAL_STAKED())])
+            assert [_word(b) for b in held] == [0, 0, 0], f"stuck funds (JobManager, StakeManager, totalStaked): {held}"
+            totals["drain_steps"] += totals["steps"] - steps
+            totals["steps"] = steps  # the drain's own steps are counted apart
+            totals["drained"] += 1
 
         # -------------------------------------------------------------- the one way an action runs
 
         def _act(self, label: str, sender: str, to: str, data: str, action, *args):
+            try:
+                self._act_checked(label, sender, to, data, action, *args)
+            except BaseException:
+                self.broken = True
+                raise
+
+        def _act_checked(self, label: str, sender: str, to: str, data: str, action, *args):
             totals["steps"] += 1
             m = self.model
             try:
@@ -335,6 +446,8 @@ def test_protocol_matches_model_and_stays_solvent(
             self._check_settlement_and_slashes(events)
             for e in got:
                 happened[e[0] if e[0] not in ("JobRefunded", "DisputeSettled") else f"{e[0]}({e[2]})"] += 1
+                if label == "resolveByTimeout" and e[0] == "DisputeSettled":
+                    happened[f"timeout won by the {'challenger' if e[2] else 'worker'}"] += 1
             m.now += 1
 
         def _check_settlement_and_slashes(self, events):
@@ -382,14 +495,15 @@ def test_protocol_matches_model_and_stays_solvent(
             for i, fee in enumerate(fees):
                 self.submit(i % 2, fee, 300, 1)
 
-        @rule(who=st.integers(0, 1), fee=FEE, ttl=TTL, pay_enough=st.integers(0, 9))
-        def submit(self, who, fee, ttl, pay_enough):
+        @rule(who=st.integers(0, 1), fee=FEE, ttl=TTL, pay_enough=st.integers(0, 9), provable=st.booleans())
+        def submit(self, who, fee, ttl, pay_enough, provable=False):
             m = self.model
             claim_deadline = max(m.now + ttl, 1)
-            total = PARAMS.price(fee, MODEL_FEE)[1]
+            total = m.params.price(fee, MODEL_FEE)[1]
             max_total = total if pay_enough else total - 1
-            req = (model, INPUT_ROOT, fee, max_total, claim_deadline, False, b"\x01\x02", "")
-            self._act("submit", REQ[who], J, SUBMIT(req), m.submit, REQ[who], fee, claim_deadline, max_total)
+            req = (provable_model if provable else model, INPUT_ROOT, fee, max_total, claim_deadline, False,
+                   b"\x01\x02", "")
+            self._act("submit", REQ[who], J, SUBMIT(req), m.submit, REQ[who], fee, claim_deadline, max_total, provable)
 
         @precondition(lambda self: self._ids(Status.OPEN))
         @rule(who=st.integers(0, 1), pick=PICK)
@@ -445,6 +559,47 @@ def test_protocol_matches_model_and_stays_solvent(
         @rule(who=st.integers(0, 1))
         def withdraw_stake(self, who):
             self._act("stake.withdraw", WRK[who], S, STAKE_WITHDRAW(), self.model.withdraw_stake, WRK[who])
+
+        def _post_trace(self, sender: str, jid: int):
+            data = POST_TRACE(jid, hashlib.sha256(b"trace%d" % jid).digest(), bytes(32), "ipfs://trace")
+            self._act("postTrace", sender, G, data, self.model.post_trace, sender, jid)
+
+        @precondition(lambda self: self._ids(Status.CHALLENGED))
+        @rule(pick=PICK, who=st.integers(0, len(CHALLENGERS) - 1), own=st.integers(0, 3))
+        def post_trace(self, pick, who, own):
+            """The worker of a challenged job (or, one time in four, anyone) posts a trace root."""
+            m = self.model
+            waiting = [i for i in self._ids(Status.CHALLENGED)
+                       if m.jobs[i].provable and not m.jobs[i].trace_posted and m.now <= m.jobs[i].dispute_deadline]
+            jid = waiting[pick % len(waiting)] if waiting and pick % 4 else self._pick(pick, {Status.CHALLENGED})
+            self._post_trace(m.jobs[jid].worker if own else CHALLENGERS[who], jid)
+
+        # -------------------------------------------------------------- governance
+
+        @rule(change=st.sampled_from(range(len(GOVERNANCE))), treasury_pick=st.integers(0, 3),
+              who=st.sampled_from([0, 0, 0, 1]))
+        def govern(self, change, treasury_pick, who):
+            """setParams mid-flight: fees, collateral, bond, lease, window, penalty and split shares, treasury
+            (and now and then a value outside its bound, or a caller who is not the owner)."""
+            m = self.model
+            changes = GOVERNANCE[change]
+            new_treasury = TREASURIES[treasury_pick % 2] if treasury_pick < 2 else m.treasury
+            sol = dict(base_params)
+            for f in SOL_NAMES:
+                sol[SOL_NAMES[f]] = changes.get(f, getattr(m.params, f))
+            sol["treasury"] = new_treasury
+            data = SET_PARAMS(tuple(sol.values()))
+            self._act("setParams", GOVERNORS[who], J, data, m.set_params, GOVERNORS[who], owner.address,
+                      new_treasury, changes)
+
+        @rule(delay=st.sampled_from(["min", "min+1", "default", "long", "too long"]), who=st.sampled_from([0, 0, 1]))
+        def set_unbonding_delay(self, delay, who):
+            m = self.model
+            low = m.params.challenge_window + m.params.dispute_duration
+            d = {"min": low, "min+1": low + 1, "default": UNBONDING, "long": 3 * UNBONDING,
+                 "too long": EscrowModel.MAX_UNBONDING_DELAY + 1}[delay]
+            self._act("setUnbondingDelay", GOVERNORS[who], S, SET_DELAY(d), m.set_unbonding_delay, GOVERNORS[who],
+                      owner.address, d)
 
         # -------------------------------------------------------------- anyone
 
@@ -521,9 +676,15 @@ def test_protocol_matches_model_and_stays_solvent(
             posted = [i for i in self._ids(Status.POSTED) if m.now <= m.jobs[i].deadline]
             if disputes:
                 jid = disputes[pick % len(disputes)]
-                if pick % 3 == 0:  # the arbiter takes its time: decide close to the deadline
-                    m.now = max(m.now, m.jobs[jid].dispute_deadline - pick // 3 % 30)
-                if m.now <= m.jobs[jid].dispute_deadline:
+                j = m.jobs[jid]
+                if pick % 3 == 0:  # the arbiter (or the worker) takes its time: act close to the deadline
+                    m.now = max(m.now, j.dispute_deadline - pick // 3 % 30)
+                if j.provable and not j.trace_posted and m.now <= j.dispute_deadline and pick % 4:
+                    self._post_trace(j.worker, jid)  # else the worker stays silent and loses by time-out
+                elif j.provable and m.now <= j.dispute_deadline:
+                    m.now = j.dispute_deadline + 1 + pick % 2  # nobody can prove anything: wait it out
+                    self._act("resolveByTimeout", keeper.address, G, RESOLVE(jid), m.resolve_by_timeout, jid)
+                elif m.now <= j.dispute_deadline:
                     data = ARBITRATE(jid, challenger_won)
                     self._act("arbitrate", arbiter.address, G, data, m.arbitrate, jid, challenger_won)
                 else:
@@ -552,7 +713,7 @@ def test_protocol_matches_model_and_stays_solvent(
                 self._worker_move(who, pick // 2) or self._dispute_move(pick // 2, challenger_won) or self.warp(5)
 
         @rule(action=st.sampled_from(["cancel", "expire", "claim", "post", "finalize", "reclaim", "challenge",
-                                      "arbitrate", "resolveByTimeout"]),
+                                      "arbitrate", "resolveByTimeout", "postTrace"]),
               jid=st.integers(0, 2**16), who=st.integers(0, len(CHALLENGERS) - 1))
         def any_job_anyone(self, action, jid, who):
             """Any job action on any id (0 and unknown ids included) by any actor: each must fail exactly
@@ -574,6 +735,8 @@ def test_protocol_matches_model_and_stays_solvent(
                 self._act(action, sender, J, CHALLENGE(jid), m.challenge, sender, jid)
             elif action == "arbitrate":
                 self._act(action, arbiter.address, G, ARBITRATE(jid, who % 2 == 0), m.arbitrate, jid, who % 2 == 0)
+            elif action == "postTrace":
+                self._post_trace(sender, jid)
             else:
                 self._act(action, sender, G, RESOLVE(jid), m.resolve_by_timeout, jid)
 
@@ -604,6 +767,13 @@ def test_protocol_matches_model_and_stays_solvent(
 
         @invariant()
         def contracts_match_model_and_stay_solvent(self):
+            try:
+                self._check_against_model()
+            except BaseException:
+                self.broken = True
+                raise
+
+        def _check_against_model(self):
             m = self.model
             n = len(m.jobs)
             challenged = [i for i, j in m.jobs.items() if j.status == Status.CHALLENGED]
@@ -662,17 +832,26 @@ def test_protocol_matches_model_and_stays_solvent(
     with capsys.disabled():
         steps = max(totals["steps"], 1)
         print(
-            f"\n[invariants] {totals['examples']} examples, {totals['steps']} steps "
-            f"({totals['txs']} transactions, {totals['reverts']} expected reverts) in {elapsed:.1f} s: "
-            f"{1000 * elapsed / steps:.1f} ms per step"
+            f"\n[invariants] {totals['examples']} examples, {totals['steps']} random steps + {totals['drain_steps']} "
+            f"drain steps ({totals['txs']} transactions, {totals['reverts']} expected reverts) in {elapsed:.1f} s: "
+            f"{1000 * elapsed / (steps + totals['drain_steps']):.1f} ms per step; "
+            f"{totals['drained']} examples drained to zero tokens held"
         )
         print("[invariants] events: " + ", ".join(f"{e}={c}" for e, c in sorted(happened.items())))
         print("[invariants] outcomes: " + ", ".join(f"{a}:{o}={c}" for (a, o), c in sorted(outcomes.items())))
     assert totals["txs"] > 0 and totals["reverts"] > 0
+    assert totals["steps"] >= MIN_STEPS, f"only {totals['steps']} random steps (goal {MIN_STEPS}): raise the examples"
+    assert totals["drained"] == totals["examples"], "an example ended without its no-stuck-funds drain"
     if totals["steps"] >= 5_000:  # a long run must have reached every way a job ends and every payout
-        wanted = {"JobFinalized", "JobRefunded(6)", "JobRefunded(7)", "JobReopened", "Slashed",
-                  "DisputeSettled(True)", "DisputeSettled(False)", "CreditsWithdrawn", "StakeWithdrawn"}
+        wanted = {"JobFinalized", "JobRefunded(6)", "JobRefunded(7)", "JobRefunded(8)", "JobReopened", "Slashed",
+                  "DisputeSettled(True)", "DisputeSettled(False)", "CreditsWithdrawn", "StakeWithdrawn",
+                  "TracePosted", "ParamsUpdated", "UnbondingDelayUpdated", "timeout won by the challenger",
+                  "timeout won by the worker"}
         assert not wanted - set(happened), f"never happened in {totals['steps']} steps: {wanted - set(happened)}"
+        # Governance refusals were exercised too, not only accepted changes.
+        refused = {o for (a, o) in outcomes if a in ("setParams", "setUnbondingDelay")} - {"ok"}
+        assert {"ParamOutOfBounds", "UnbondingTooShort", "OwnableUnauthorizedAccount",
+                "UnbondingDelayOutOfBounds", "AccessControlUnauthorizedAccount"} <= refused, refused
 
 
 # ====================================================================== the model on its own (no chain)

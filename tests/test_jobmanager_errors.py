@@ -485,6 +485,68 @@ def test_job_manager_with_zero_owner_cannot_be_deployed(project, owner, token, s
                    TEST_PARAMS.as_tuple(treasury.address), owner=ZERO)
 
 
+# ---------------------------------------------------------------------------------------- fee-on-transfer tokens
+@pytest.fixture(scope="module")
+def fot(stack, model, staked, project, chain, owner, requester, worker, challenger, arbiter, treasury, model_owner):
+    """A stack on a FeeOnTransferToken whose fee is 0 until a test switches it on (1%)."""
+    from assay.deployer import deploy_stack
+    from assay.params import DeployConfig
+    from conftest import GAME, UNBONDING
+
+    tok = project.FeeOnTransferToken.deploy(0, sender=owner)
+    cfg = DeployConfig(token=tok.address, treasury=treasury.address, arbiter=arbiter.address,
+                       unbonding_delay=UNBONDING, game=GAME, params=TEST_PARAMS)
+    c = deploy_stack(project, chain, owner, cfg, network="ethereum:local", local=True, log=lambda _m: None)["contracts"]
+    s = {"token": tok, "jobs": project.JobManager.at(c["JobManager"]["address"]),
+         "stake": project.StakeManager.at(c["StakeManager"]["address"]), "model": model_id_of("model-fot")}
+    registry = project.ModelRegistry.at(c["ModelRegistry"]["address"])
+    registry.registerModel(s["model"], ["ipfs://m"], MODEL_FEE, 2, b"\x11" * 32, b"\x22" * 32, sender=model_owner)
+    for a in (requester, worker, challenger):
+        tok.mint(a, 1000 * TOKEN, sender=a)
+        tok.approve(s["jobs"], 2**256 - 1, sender=a)
+        tok.approve(s["stake"], 2**256 - 1, sender=a)
+    s["stake"].stake(100 * TOKEN, sender=worker)
+    return s
+
+
+def test_fee_on_transfer_token_at_submit_reverts_transfer_shortfall(fot, chain, owner, requester):
+    tok, jm = fot["token"], fot["jobs"]
+    tok.setFee(100, sender=owner)
+    count, held, bal = jm.jobCount(), tok.balanceOf(jm), tok.balanceOf(requester)
+    with reverts(jm.TransferShortfall, expected=TOTAL, received=TOTAL - TOTAL // 100):
+        jm.submit(request(fot["model"], chain), sender=requester)
+    assert (jm.jobCount(), tok.balanceOf(jm), tok.balanceOf(requester)) == (count, held, bal)
+    tok.setFee(0, sender=owner)  # control: the same submit goes through without the fee
+    jm.submit(request(fot["model"], chain), sender=requester)
+    assert (jm.jobCount(), tok.balanceOf(jm), tok.balanceOf(requester)) == (count + 1, held + TOTAL, bal - TOTAL)
+
+
+def test_fee_on_transfer_token_at_challenge_reverts_transfer_shortfall(fot, chain, owner, requester, worker,
+                                                                       challenger):
+    tok, jm = fot["token"], fot["jobs"]
+    jm.submit(request(fot["model"], chain), sender=requester)
+    jid = jm.jobCount()
+    jm.claim(jid, sender=worker)
+    jm.post(jid, OUTPUT_ROOT, b"\x01", "", sender=worker)
+    tok.setFee(100, sender=owner)  # switched on while the job is in its window
+    held, bal = tok.balanceOf(jm), tok.balanceOf(challenger)
+    with reverts(jm.TransferShortfall, expected=BOND, received=BOND - BOND // 100):
+        jm.challenge(jid, sender=challenger)
+    assert (jm.getJob(jid).status, jm.openDisputes()) == (POSTED, 0)
+    assert (tok.balanceOf(jm), tok.balanceOf(challenger)) == (held, bal)
+
+
+def test_fee_on_transfer_token_at_stake_reverts_transfer_shortfall(fot, owner, worker):
+    tok, sm = fot["token"], fot["stake"]
+    tok.setFee(250, sender=owner)
+    amount = 10 * TOKEN
+    before, held, total = sm.stakeOf(worker), tok.balanceOf(sm), sm.totalStaked()
+    with reverts(sm.TransferShortfall, expected=amount, received=amount - amount * 250 // 10_000):
+        sm.stake(amount, sender=worker)
+    assert (sm.stakeOf(worker), tok.balanceOf(sm), sm.totalStaked()) == (before, held, total)
+    assert tok.balanceOf(sm) == total  # still backed token for token
+
+
 # ---------------------------------------------------------------------------------------- coverage meta-test
 TEST_FILES = (
     "test_jobmanager_errors.py", "test_jobmanager_deadlines.py", "test_stakemanager.py",
