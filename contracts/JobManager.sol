@@ -11,6 +11,7 @@ import {IStakeManager, IUnbondingPolicy} from "./interfaces/IStakeManager.sol";
 import {IDisputeGame} from "./interfaces/IDisputeGame.sol";
 import {IAssayConsumer} from "./interfaces/IAssayConsumer.sol";
 import {JobStatus, Params, JobRequest, JobView} from "./types/AssayTypes.sol";
+import {TokenPull} from "./libraries/TokenPull.sol";
 
 /// @title JobManager
 /// @notice Job lifecycle, escrow and credits. Holds every token of open escrows, credits and
@@ -558,23 +559,9 @@ contract JobManager is IJobManager, IUnbondingPolicy, Ownable2Step, ReentrancyGu
 
     /// @dev Pulls `_amount` from the caller and checks that the balance grew by at least that much.
     function _pull(uint256 _amount) private {
-        uint256 before = _selfBalance();
-        _TOKEN.safeTransferFrom(msg.sender, address(this), _amount);
-        uint256 received = _selfBalance() - before;
+        uint256 received = TokenPull.pull(_TOKEN, _amount);
         // INVARIANT: every escrowed or bonded token was received (no fee-on-transfer shortfall).
         if (received < _amount) revert TransferShortfall(_amount, received);
-    }
-
-    /// @dev This contract's token balance; 0 when balanceOf fails or returns no word (a token without
-    /// code), so that the transfer that follows reports the failure (SafeERC20FailedOperation).
-    function _selfBalance() private view returns (uint256 balance_) {
-        address token = address(_TOKEN);
-        assembly ("memory-safe") {
-            mstore(0x00, 0x70a08231) // balanceOf(address)
-            mstore(0x20, address())
-            let ok := staticcall(gas(), token, 0x1c, 0x24, 0x00, 0x20)
-            balance_ := mul(mload(0x00), and(ok, gt(returndatasize(), 0x1f)))
-        }
     }
 
     function _job(uint256 _jobId) private view returns (Job storage j_) {

@@ -6,6 +6,7 @@ import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol
 import {AccessControl} from "@openzeppelin/contracts/access/AccessControl.sol";
 import {ReentrancyGuard} from "@openzeppelin/contracts/utils/ReentrancyGuard.sol";
 import {IStakeManager, IUnbondingPolicy} from "./interfaces/IStakeManager.sol";
+import {TokenPull} from "./libraries/TokenPull.sol";
 
 /// @title StakeManager
 /// @notice Holds worker stakes. Active stake includes locked collateral; only free stake
@@ -78,9 +79,7 @@ contract StakeManager is IStakeManager, AccessControl, ReentrancyGuard {
         a.active = uint128(active);
         _totalStaked += _amount;
         emit Staked(msg.sender, _amount, active);
-        uint256 before = _selfBalance();
-        _TOKEN.safeTransferFrom(msg.sender, address(this), _amount);
-        uint256 received = _selfBalance() - before;
+        uint256 received = TokenPull.pull(_TOKEN, _amount);
         // INVARIANT: every staked token was received (no fee-on-transfer shortfall).
         if (received < _amount) revert TransferShortfall(_amount, received);
     }
@@ -180,18 +179,6 @@ contract StakeManager is IStakeManager, AccessControl, ReentrancyGuard {
     /// @inheritdoc IStakeManager
     function totalStaked() external view returns (uint256 total_) {
         total_ = _totalStaked;
-    }
-
-    /// @dev This contract's token balance; 0 when balanceOf fails or returns no word (a token without
-    /// code), so that the transfer that follows reports the failure (SafeERC20FailedOperation).
-    function _selfBalance() private view returns (uint256 balance_) {
-        address token = address(_TOKEN);
-        assembly ("memory-safe") {
-            mstore(0x00, 0x70a08231) // balanceOf(address)
-            mstore(0x20, address())
-            let ok := staticcall(gas(), token, 0x1c, 0x24, 0x00, 0x20)
-            balance_ := mul(mload(0x00), and(ok, gt(returndatasize(), 0x1f)))
-        }
     }
 
     function _setDelay(uint64 _delay) private {

@@ -53,6 +53,13 @@ library Float32 {
         return (_bits >> 23) & 0xFF == 0;
     }
 
+    /// @notice Order key of a non-NaN float as a denormals-are-zero comparison sees it: subnormals and
+    /// ±0 share key 0; otherwise keys order as the values do.
+    function dazKey(uint256 _bits) internal pure returns (int256) {
+        if ((_bits >> 23) & 0xFF == 0) return 0;
+        return _bits >> 31 == 0 ? int256(_bits) : -int256(_bits & 0x7FFFFFFF);
+    }
+
     /// @notice ulp of a finite value as (1, exponent): 2^(eff - 150), the weight of the last
     /// mantissa bit (2^-149 for zeros and subnormals). Reverts for Inf/NaN.
     function ulpLog2(uint256 _bits) internal pure returns (int256) {

@@ -152,8 +152,8 @@ contract ArithmeticVerifier is OpVerifierBase {
     /// two are equal as a denormals-are-zero comparison sees them, else the larger (smaller) one.
     function _pick(uint256 _a, uint256 _b, bool _larger) private pure returns (uint256 first_, uint256 second_, bool two_) {
         if (Float32.isNaN(_a) || Float32.isNaN(_b)) return (_a, _b, true);
-        int256 ka = _dazKey(_a);
-        int256 kb = _dazKey(_b);
+        int256 ka = Float32.dazKey(_a);
+        int256 kb = Float32.dazKey(_b);
         if (ka == kb) return (_a, _b, true);
         return ((ka > kb) == _larger ? _a : _b, 0, false);
     }
@@ -167,13 +167,7 @@ contract ArithmeticVerifier is OpVerifierBase {
     /// @dev NaN matches NaN; other values match by their denormals-are-zero value.
     function _sameValue(uint256 _z, uint256 _y) private pure returns (bool) {
         if (Float32.isNaN(_y)) return Float32.isNaN(_z);
-        return !Float32.isNaN(_z) && _dazKey(_z) == _dazKey(_y);
-    }
-
-    /// @dev Order key of a non-NaN float as a denormals-are-zero comparison sees it.
-    function _dazKey(uint256 _bits) private pure returns (int256) {
-        if ((_bits >> 23) & 0xFF == 0) return 0;
-        return _bits >> 31 == 0 ? int256(_bits) : -int256(_bits & 0x7FFFFFFF);
+        return !Float32.isNaN(_z) && Float32.dazKey(_z) == Float32.dazKey(_y);
     }
 
     // -----------------------------------------------------------------------------------------

@@ -192,17 +192,11 @@ contract ElementwiseVerifier is OpVerifierBase {
                 nan = true;
                 break;
             }
-            int256 k = _dazKey(v);
+            int256 k = Float32.dazKey(v);
             if (k > best) best = k;
         }
         if (nan) return true;
-        return _dazKey(Float32.loadLE(p + 4 * uint256(y))) == best;
-    }
-
-    /// @dev Order key of a non-NaN float as a denormals-are-zero comparison sees it.
-    function _dazKey(uint256 _bits) private pure returns (int256) {
-        if ((_bits >> 23) & 0xFF == 0) return 0;
-        return _bits >> 31 == 0 ? int256(_bits) : -int256(_bits & 0x7FFFFFFF);
+        return Float32.dazKey(Float32.loadLE(p + 4 * uint256(y))) == best;
     }
 
     /// @dev Cast to the input's own dtype: a bit-exact copy (other casts are not checked).

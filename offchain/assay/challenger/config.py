@@ -4,20 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator
 
-from ..configfile import load_config
+from ..configfile import DaemonConfig, load_config
 
 
-class ChallengerConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    rpc_url: str = "http://127.0.0.1:8545"
-    network: str = "ethereum:local"
-    deployment_file: Path | None = None
-    confirmations: int = Field(0, ge=0, le=64)
-    poll_interval: float = Field(0.5, gt=0, le=60)
-    startup_rpc_wait: float = Field(120.0, ge=0, le=86400)  # see the worker's option
+class ChallengerConfig(DaemonConfig):
+    # chain, tick and transaction options: DaemonConfig (as the worker's, docs/worker.md)
     # which results to re-check
     sample_rate: float = Field(1.0, ge=0, le=1, description="fraction of posted results re-run")
     model_rates: dict[str, float] = Field(default_factory=dict, description="per-model sample rate (model id -> rate)")
@@ -32,26 +25,8 @@ class ChallengerConfig(BaseModel):
     intra_op_threads: int = Field(1, ge=0, le=256)
     graph_optimization: str = Field("all", description="onnxruntime optimisation of the re-run: disable|basic|extended|all")
     metrics_port: int | None = Field(None, ge=0, le=65535)
-    # transactions (see the worker's options of the same names, docs/worker.md)
-    tx_timeout: float = Field(60.0, gt=0, le=3600)
-    tx_replace_after: float = Field(20.0, gt=0, le=3600)
-    max_fee_per_gas: int | None = Field(None, ge=1)
     # test-only: challenge every sampled result, even honest ones (a griefing challenger)
     fault: str | None = None
-
-    @field_validator("rpc_url")
-    @classmethod
-    def _url(cls, v: str) -> str:
-        if not v.startswith(("http://", "https://")):
-            raise ValueError(f"rpc_url {v!r} is not an http:// or https:// JSON-RPC endpoint")
-        return v
-
-    @model_validator(mode="after")
-    def _times(self) -> "ChallengerConfig":
-        if self.tx_timeout < self.tx_replace_after:
-            raise ValueError(f"tx_timeout ({self.tx_timeout:g}s) is shorter than tx_replace_after "
-                             f"({self.tx_replace_after:g}s): a stuck transaction would never be re-priced")
-        return self
 
     @field_validator("model_rates")
     @classmethod

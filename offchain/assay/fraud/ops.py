@@ -474,18 +474,10 @@ class _MatMul(_Op):
         a, b = ins[0].shape, ins[1].shape
         if out.dtype != FLOAT or len(a) < 1 or len(b) < 1:
             return None
-        k = a[-1]
-        if (b[0] if len(b) == 1 else b[-2]) != k:
+        dims = _matmul_dims(a, b, out.shape)
+        if dims is None:
             return None
-        m_rows = a[-2] if len(a) >= 2 else 1
-        n_cols = b[-1] if len(b) >= 2 else 1
-        batch = _broadcast(a[:-2], b[:-2])
-        if batch is None:
-            return None
-        shape = batch + ((m_rows,) if len(a) >= 2 else ()) + ((n_cols,) if len(b) >= 2 else ())
-        if shape != out.shape:
-            return None
-        _check_k(k)
+        k, m_rows, n_cols, shape = dims
         return _DotGeo("matmul", k, m_rows, n_cols, shape, a, b, a[:-2], b[:-2])
 
     def needs(self, geo, out_index):
@@ -563,6 +555,24 @@ class _Gemm(_MatMul):
             b = b.T
         c = None if geo.c_shape is None else np.asarray(inputs[2], dtype=np.float32)
         return _dot_violations(geo, a, b, c, output)
+
+
+def _matmul_dims(a: Sequence[int], b: Sequence[int], out_shape: Sequence[int]):
+    """(K, M, N, output shape) of numpy matmul of shapes ``a`` and ``b`` (rank ≥ 1 each), or None when
+    the shapes do not multiply or the product's shape is not ``out_shape``. Checks K's limit."""
+    k = a[-1]
+    if (b[0] if len(b) == 1 else b[-2]) != k:
+        return None
+    m_rows = a[-2] if len(a) >= 2 else 1
+    n_cols = b[-1] if len(b) >= 2 else 1
+    batch = _broadcast(a[:-2], b[:-2])
+    if batch is None:
+        return None
+    shape = batch + ((m_rows,) if len(a) >= 2 else ()) + ((n_cols,) if len(b) >= 2 else ())
+    if shape != tuple(out_shape):
+        return None
+    _check_k(k)
+    return k, m_rows, n_cols, shape
 
 
 def _check_k(k: int) -> None:
@@ -1806,18 +1816,10 @@ class _MatMulInteger(_Op):
                 raise Unsupported(f"MatMulInteger b_zero_point of shape {zs} for B of shape {b}")
         if out.dtype != INT32 or len(a) < 1 or len(b) < 1:
             return None
-        k = a[-1]
-        if (b[0] if len(b) == 1 else b[-2]) != k:
+        dims = _matmul_dims(a, b, out.shape)
+        if dims is None:
             return None
-        m_rows = a[-2] if len(a) >= 2 else 1
-        n_cols = b[-1] if len(b) >= 2 else 1
-        batch = _broadcast(a[:-2], b[:-2])
-        if batch is None:
-            return None
-        shape = batch + ((m_rows,) if len(a) >= 2 else ()) + ((n_cols,) if len(b) >= 2 else ())
-        if shape != out.shape:
-            return None
-        _check_k(k)
+        k, m_rows, n_cols, shape = dims
         return _IntGeo(k, m_rows, n_cols, shape, a, b, has_za, zb)
 
     def needs(self, geo: _IntGeo, out_index):

@@ -8,21 +8,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
-from ..configfile import load_config
+from ..configfile import DaemonConfig, load_config
 
 
-class WorkerConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    rpc_url: str = "http://127.0.0.1:8545"
-    network: str = "ethereum:local"  # selects deployments/<ecosystem>-<network>.json
-    deployment_file: Path | None = None  # overrides `network` when given
-    confirmations: int = Field(0, ge=0, le=64, description="blocks the worker trails the head by")
-    poll_interval: float = Field(0.5, gt=0, le=60)
-    startup_rpc_wait: float = Field(120.0, ge=0, le=86400, description="seconds to wait at start-up for an RPC "
-                                    "that does not answer before refusing to start (0: refuse at once)")
+class WorkerConfig(DaemonConfig):
+    # chain, tick and transaction options: DaemonConfig (rpc_url, network, deployment_file, confirmations,
+    # poll_interval, startup_rpc_wait, tx_timeout, tx_replace_after, max_fee_per_gas)
     # policy
     models: list[str] = Field(default_factory=list, description="model ids (0x…) served; empty = every model")
     min_worker_fee: int = Field(0, ge=0, description="fee floor, in token units (wei)")
@@ -30,12 +23,6 @@ class WorkerConfig(BaseModel):
     max_batch: int = Field(32, ge=1, le=256, description="jobs per claimJobs / postResults / finalizeJobs")
     max_attempts: int = Field(3, ge=1, le=100, description="failed runs of a job before it is given up")
     lease_margin: float = Field(5.0, ge=0, description="seconds before the lease end after which a job is not posted")
-    # transactions
-    tx_timeout: float = Field(60.0, gt=0, le=3600, description="seconds a tick waits for a receipt; the transaction "
-                              "stays pending and the next tick waits for it again instead of sending a second")
-    tx_replace_after: float = Field(20.0, gt=0, le=3600, description="seconds without a receipt before a transaction "
-                                    "is re-priced (same nonce, fees +12.5 %) or a nonce gap below it is filled")
-    max_fee_per_gas: int | None = Field(None, ge=1, description="cap in wei on maxFeePerGas / gasPrice (none: no cap)")
     withdraw_threshold: int = Field(0, ge=0, description="withdraw credits once they exceed this (0: every finalize)")
     # resources
     store_dir: Path = Path(".assay/store")
@@ -53,21 +40,11 @@ class WorkerConfig(BaseModel):
     # withhold-trace-answer-demands:K (node K corrupted, trace withheld, demands answered)
     fault: str | None = None
 
-    @field_validator("rpc_url")
-    @classmethod
-    def _url(cls, v: str) -> str:
-        if not v.startswith(("http://", "https://")):
-            raise ValueError(f"rpc_url {v!r} is not an http:// or https:// JSON-RPC endpoint")
-        return v
-
     @model_validator(mode="after")
     def _ports(self) -> "WorkerConfig":
         if self.metrics_port and self.metrics_port == self.store_port:
             raise ValueError(f"metrics_port and store_port are both {self.metrics_port}; give them different ports "
                              "(or 0 for a free one)")
-        if self.tx_timeout < self.tx_replace_after:
-            raise ValueError(f"tx_timeout ({self.tx_timeout:g}s) is shorter than tx_replace_after "
-                             f"({self.tx_replace_after:g}s): a stuck transaction would never be re-priced")
         return self
 
     @field_validator("models")
