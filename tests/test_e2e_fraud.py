@@ -227,3 +227,46 @@ def test_no_honest_trace_has_a_provable_inconsistency(name, threads):
         assert not report.unsupported  # every node was checked
         checked += report.nodes_checked
     assert checked == 50 * len(onnx.load_from_string(onnx_bytes).graph.node)
+
+
+def test_anyone_proves_an_open_dispute_with_the_cli(net, model):
+    """`assay dispute prove JOB` (no challenger daemon): a bonded challenge is opened by hand, the cheating
+    worker posts its trace, and a third account proves the fraud from the CLI; the bonded challenger is
+    paid, exactly as when its own daemon proves."""
+    import json
+
+    from click.testing import CliRunner
+
+    from assay.cli import main
+
+    mid, x = model
+    req, chal = net.sdk(REQUESTER), net.sdk(CHALLENGER)
+    w = net.start_worker(WORKER, "cheat-cli", models=[mid], extra={"fault": "corrupt-node:2", "store_port": 0})
+    wait_for(lambda: '"started"' in w.log(), 60, "worker started", lambda: w.log()[-3000:])
+    params = req.params()
+    before = _balances(req, [chal.address])
+    jid = req.submit(mid, {"x": x[:1]}, worker_fee=FEE)
+    req.wait(jid, JobStatus.POSTED, timeout=60)
+    chal.challenge(jid)
+    wait_for(lambda: req.events("TracePosted", contract="game", jobId=jid), 60, "trace posted", lambda: w.log()[-3000:])
+
+    def prove(*extra):
+        base = ["--rpc-url", net.url, "--deployment", str(net.deployment), "--store", str(net.dir / "prove-store"),
+                "--account", str(REQUESTER), "--json"]
+        return CliRunner(mix_stderr=False).invoke(main, base + ["dispute", "prove", str(jid), *extra])
+
+    dry = prove("--dry-run")
+    assert dry.exit_code == 0, dry.stderr + dry.stdout
+    found = json.loads(dry.stdout)
+    assert found["kind"] == "node" and found["index"] == 2 and found["sent"] is False
+    assert req.job(jid).status == JobStatus.CHALLENGED  # a dry run sends nothing
+
+    r = prove()
+    assert r.exit_code == 0, r.stderr + r.stdout
+    assert json.loads(r.stdout)["challenger_won"] is True
+    assert req.events("DisputeResolved", contract="game", jobId=jid)[-1]["args"]["by"] == BY["node"]
+    reward = req.job(jid).collateral * params["slash_challenger_bps"] // 10_000
+    assert _balances(req, [chal.address])[chal.address] - before[chal.address] == reward  # bond back + reward
+
+    again = prove()  # the dispute is over: a clear refusal, nothing sent
+    assert again.exit_code == 1 and "already resolved" in again.stderr + again.stdout

@@ -500,6 +500,55 @@ def dispute_show(c: Ctx, job_id: int):
     c.emit(d, "\n".join(f"{k:>18}: {_jsonable(v) if isinstance(v, bytes) else v}" for k, v in d.items()))
 
 
+@dispute.command("prove")
+@click.argument("job_id", type=int)
+@click.option("--dry-run", is_flag=True, help="find the inconsistency and print it; send nothing")
+@click.pass_obj
+def dispute_prove(c: Ctx, job_id: int, dry_run: bool):
+    """Prove fraud in an open dispute over JOB_ID from the worker's published trace (anyone may prove;
+    the reward goes to the bonded challenger). Finds the cheapest one-step proof and sends it."""
+    from .fraud.game import GameClient
+    from .fraud.prover import find_fraud
+    from .fraud.trace import Trace
+
+    sdk = c.sdk(read_only=dry_run)
+    game = GameClient(sdk)
+    d = game.dispute(job_id)
+    if not d.challenger or int(d.challenger, 16) == 0:
+        raise AssayError(f"job {job_id} has no dispute", "see `assay dispute list` for the disputed jobs")
+    if not d.open:
+        raise AssayError(f"the dispute over job {job_id} is already resolved", "see `assay dispute show JOB_ID`")
+    if d.trace_root is None:
+        raise AssayError(f"the worker has not posted a trace root for job {job_id} yet",
+                         "wait for it; if the response deadline passes, `resolveByTimeout` makes the challenger win")
+    if d.vclass == 0:
+        raise AssayError(f"job {job_id}'s model is class NONE: its dispute is decided by the arbiter, not by a proof")
+    job = sdk.job(job_id)
+    model = sdk.fetch_model(job.model_id)
+    blob = game.fetch_trace(d, sdk.store)
+    trace = Trace.decode(model, blob)
+    if game.trace_root_of(trace) != d.trace_root:
+        raise AssayError("the worker's published trace does not hash to its posted trace root",
+                         "the challenger daemon demands chunks on-chain in that case (`assay challenger run`)")
+    input_raw, _ = sdk.job_input(job_id)
+    output_raw = sdk.result(job_id).raw
+    report = find_fraud(model, trace, input_raw, output_raw)
+    f = report.finding
+    if f is None:
+        unsupported = sorted(set(report.unsupported))
+        raise AssayError(f"no provable inconsistency in job {job_id}'s trace"
+                         + (f" (nodes of unsupported ops not checked: {', '.join(unsupported)})" if unsupported else ""),
+                         "the result is consistent with the worker's own inputs: a proof would be rejected")
+    data = {"job_id": job_id, "kind": f.kind, "index": f.index, "element": f.element, "detail": f.detail}
+    if dry_run:
+        return c.emit(data | {"sent": False}, f"job {job_id}: provable {f.kind} inconsistency: {f.detail} (not sent)")
+    receipt = game.prove(job_id, f, model, trace, input_raw, output_raw)
+    settled = sdk.events("DisputeSettled", jobId=job_id)
+    data |= {"sent": True, "tx": _jsonable(bytes(receipt["transactionHash"])),
+             "challenger_won": bool(settled and settled[-1]["args"]["challengerWon"])}
+    c.emit(data, f"job {job_id}: fraud proven ({f.kind}: {f.detail}); tx {data['tx']}")
+
+
 @model.command("verify-class")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False))
 @click.pass_obj
