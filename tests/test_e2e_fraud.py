@@ -270,3 +270,25 @@ def test_anyone_proves_an_open_dispute_with_the_cli(net, model):
 
     again = prove()  # the dispute is over: a clear refusal, nothing sent
     assert again.exit_code == 1 and "already resolved" in again.stderr + again.stdout
+
+
+@pytest.mark.parametrize("k", [0, 2, 3])  # early (MatMul), middle (Relu), late (MatMul) node
+def test_an_element_just_outside_its_bound_is_proven_at_its_node(net, model, k):
+    """The smallest provable lie: element 0 of node K moved by the fewest ulps its check rejects (138 ulps
+    for the first MatMul, 1e-45 for a Relu zero, …) — the challenger's proof targets exactly that element."""
+    mid, x = model
+    req = net.sdk(REQUESTER)
+    w = net.start_worker(WORKER, f"nudge-{k}", models=[mid], extra={"fault": f"nudge-node:{k}", "store_port": 0})
+    c = _challenger(net, f"chal-nudge-{k}")
+    wait_for(lambda: '"started"' in w.log(), 60, "worker started", lambda: w.log()[-3000:])
+    stake0 = req.stake_of(net.sdk(WORKER).address)
+    jid = req.submit(mid, {"x": x[:1]}, worker_fee=FEE, claim_ttl=8)
+    ev = wait_for(lambda: req.events("DisputeSettled", jobId=jid), 120, f"dispute over job {jid} settled",
+                  lambda: w.log()[-3000:] + c.log()[-4000:])
+    assert ev[-1]["args"]["challengerWon"] is True
+    resolved = req.events("DisputeResolved", contract="game", jobId=jid)[-1]
+    assert resolved["args"]["by"] == BY["node"]
+    tx = req.w3.eth.get_transaction(resolved["transactionHash"])
+    fn, args = req.c.game.decode_function_input(tx["input"])
+    assert fn.fn_name == "proveNode" and args["_node"] == k and args["_outIndex"] == 0
+    assert req.stake_of(net.sdk(WORKER).address).active == stake0.active - req.job(jid).collateral

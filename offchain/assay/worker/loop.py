@@ -408,7 +408,9 @@ def _dishonest(fault: str, trace: Trace, items: list, onnx_bytes: bytes | None =
     `withhold-trace` / `ignore-demands` post an honest-looking trace root but withhold the data;
     `withhold-trace-answer-demands:K` instead moves node K's output and recomputes every later node
     from it, so node K is the trace's only inconsistency and the posted outputs follow from the lie;
-    it withholds the trace and answers every chunk demand (the challenger must find node K by demands)."""
+    it withholds the trace and answers every chunk demand (the challenger must find node K by demands);
+    `nudge-node:K` moves element 0 of node K's output by the fewest ulps its one-step check rejects (the
+    smallest provable lie; the proof must find node K, the earliest inconsistency)."""
     if _withholds_and_answers(fault):
         return _corrupt_and_propagate(trace, onnx_bytes, int(fault.split(":", 1)[1]), [n for n, _ in items])
     name, v = items[0]
@@ -422,6 +424,15 @@ def _dishonest(fault: str, trace: Trace, items: list, onnx_bytes: bytes | None =
         victim = lay.initializers[0].name
     elif fault.startswith("corrupt-node:"):
         victim = _node_output_name(lay, int(fault.split(":", 1)[1]))  # node K's first output
+    elif fault.startswith("nudge-node:"):  # node K's element 0 just outside its bound (the smallest provable lie)
+        from ..models import load_onnx
+
+        k = int(fault.split(":", 1)[1])
+        node = load_onnx(onnx_bytes).graph.node[k]
+        victim = _node_output_name(lay, k)
+        trace.values[victim] = _just_outside(node, [trace.values[n] if n else None for n in node.input],
+                                             trace.values[victim])
+        victim = None
     else:
         victim = None
     if victim is not None:
@@ -459,6 +470,29 @@ def _corrupt_and_propagate(trace: Trace, onnx_bytes: bytes, k: int, output_names
             if out_name:
                 trace.values[out_name] = np.asarray(value, dtype=trace.values[out_name].dtype)
     return [(n, trace.values[n]) for n in output_names]
+
+
+def _just_outside(node, inputs: list, out: np.ndarray) -> np.ndarray:
+    """TEST ONLY: `out` (float32) with element 0 moved up (in its bit pattern: away from zero) by the
+    fewest ulps that make `ops.check_element` reject it — the smallest lie a proof can show."""
+    from ..fraud import ops
+
+    a = np.array(out, dtype=np.float32, copy=True)
+    bits0 = int(a.reshape(-1)[:1].view(np.uint32)[0])
+
+    def rejected(d: int) -> bool:
+        a.reshape(-1)[:1].view(np.uint32)[0] = bits0 + d
+        return not ops.check_element(node, inputs, a, 0)
+
+    hi = 1
+    while not rejected(hi):  # every finite float32 is at most 2^31 ulps away
+        hi *= 2
+    lo = hi // 2  # accepted (or 0: the honest value)
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        lo, hi = (lo, mid) if rejected(mid) else (mid, hi)
+    a.reshape(-1)[:1].view(np.uint32)[0] = bits0 + hi
+    return a
 
 
 def _node_output_name(lay, k: int) -> str:
