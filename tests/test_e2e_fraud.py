@@ -281,7 +281,6 @@ def test_an_element_just_outside_its_bound_is_proven_at_its_node(net, model, k):
     w = net.start_worker(WORKER, f"nudge-{k}", models=[mid], extra={"fault": f"nudge-node:{k}", "store_port": 0})
     c = _challenger(net, f"chal-nudge-{k}")
     wait_for(lambda: '"started"' in w.log(), 60, "worker started", lambda: w.log()[-3000:])
-    stake0 = req.stake_of(net.sdk(WORKER).address)
     jid = req.submit(mid, {"x": x[:1]}, worker_fee=FEE, claim_ttl=8)
     ev = wait_for(lambda: req.events("DisputeSettled", jobId=jid), 120, f"dispute over job {jid} settled",
                   lambda: w.log()[-3000:] + c.log()[-4000:])
@@ -291,4 +290,6 @@ def test_an_element_just_outside_its_bound_is_proven_at_its_node(net, model, k):
     tx = req.w3.eth.get_transaction(resolved["transactionHash"])
     fn, args = req.c.game.decode_function_input(tx["input"])
     assert fn.fn_name == "proveNode" and args["_node"] == k and args["_outIndex"] == 0
-    assert req.stake_of(net.sdk(WORKER).address).active == stake0.active - req.job(jid).collateral
+    # Read at the settlement's block: the job re-opens after the slash and the cheater may take it again.
+    blk, worker_addr = ev[-1]["blockNumber"], net.sdk(WORKER).address
+    assert req.state.stake(worker_addr, blk).active == req.state.stake(worker_addr, blk - 1).active - req.job(jid).collateral
