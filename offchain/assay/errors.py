@@ -69,6 +69,8 @@ class ContractReverted(AssayError, RuntimeError):
 
 # What to do about the errors a user is most likely to hit.
 _HINTS: dict[str, str] = {
+    "TransferShortfall": "the token delivered less than the amount pulled (it keeps a fee on transfer, or rebases): "
+    "Assay's contracts accept only plain ERC20 tokens; deploy on one",
     "ModelNotRegistered": "check the model id (`assay model list`) and the network, or register the model first "
     "(`assay model register FILE`)",
     "ModelAlreadyRegistered": "this exact file is registered already: use its id (`assay model show ID`)",
