@@ -750,7 +750,7 @@ def test_renounce_role_for_another_account_reverts(game, arbiter, owner):
 def test_deploy_config_keeps_the_unbonding_delay_above_the_longest_dispute():
     root = Path(__file__).resolve().parents[1]
     local = load_deploy_config(root / "config/deploy.yaml", "ethereum:local")
-    assert local.game.as_args() == (20, 30, 10, 4) and local.game.max_duration == 130
+    assert local.game.as_args() == (20, 30, 10, 8) and local.game.max_duration == 20 + 30 + 2 * 8 * 10
     live = load_deploy_config(root / "config/deploy.yaml", "ethereum:sepolia")
     assert live.game.max_duration == 7200 + 43200 + 2 * 12 * 7200
     for cfg in (local, live):
