@@ -257,6 +257,20 @@ def net(tmp_path_factory):
     d.anvil.stop()
 
 
+@pytest.fixture(autouse=True)
+def _daemons_end_with_their_test(request):
+    """A test that fails midway must not leave its worker running into the next test (it would claim
+    that test's jobs): every daemon a test started is killed when it ends."""
+    if "net" not in request.fixturenames:
+        yield
+        return
+    d = request.getfixturevalue("net")
+    started = len(d.procs)
+    yield
+    for p in d.procs[started:]:
+        p.kill()
+
+
 @pytest.fixture(scope="module")
 def zoo():
     return modelzoo.digits_mlp()
@@ -339,6 +353,10 @@ def test_worker_reposts_and_reclaims_after_reorgs_remove_its_post_or_its_claim_a
         jid = submit(requester, zoo, model, x)
         ids.append(jid)
         requester.wait(jid, JobStatus.POSTED, timeout=60)
+        # Reorg only once the worker has *recorded* its post (journal, then this log line): a reorg between
+        # the post being mined and the worker reading its receipt is a different case (it just posts).
+        wait_for(lambda: any(d.get("event") == "posted" and jid in d.get("job_ids", [])  # noqa: B023
+                             for d in json_lines(w.log())), 30, f"worker recorded its post of job {jid}", w.log)
         first = events_of(requester, "ResultPosted", jid)[0]
         n0, fills0 = nonce(), len([d for d in json_lines(w.log()) if d.get("event") == "nonce_gap_filled"])
         _reorg_after(net, events_of(requester, cut_after, jid)[0]["blockNumber"])
