@@ -410,9 +410,12 @@ def test_unbonding_right_after_a_claim_cannot_save_the_collateral_from_a_slash(j
     set_time(chain, jobs.getJob(jid).deadline)
     jobs.challenge(jid, sender=challenger)
     dispute_end = game.disputeOf(jid)[1]
-    set_time(chain, dispute_end)
+    # The withdrawal is tried one second before the dispute's last moment, and the slash lands at that
+    # moment (a reverted withdrawal may be mined and take a block: the slash gets its own timestamp).
+    t_withdraw = dispute_end - 1
+    set_time(chain, t_withdraw)
     bal = token.balanceOf(worker)
-    if unlock_at > dispute_end:
+    if unlock_at > t_withdraw:
         with reverts(stake.UnbondingNotOver, worker=worker.address, unlockAt=unlock_at):
             stake.withdraw(sender=worker)
     else:  # the free part may leave early; it was never at stake
@@ -420,11 +423,12 @@ def test_unbonding_right_after_a_claim_cannot_save_the_collateral_from_a_slash(j
         assert token.balanceOf(worker) == bal + free
     assert stake.stakeOf(worker)[:2] == (COLLATERAL, COLLATERAL)
     held = token.balanceOf(stake)
+    set_time(chain, dispute_end)
     tx = game.arbitrate(jid, True, sender=arbiter)
     assert [(e.worker, e.amount) for e in stake.Slashed.from_receipt(tx)] == [(worker.address, COLLATERAL)]
     assert stake.stakeOf(worker)[:2] == (0, 0) and token.balanceOf(stake) == held - COLLATERAL
     set_time(chain, max(unlock_at, chain.pending_timestamp))
-    if unlock_at > dispute_end:
+    if unlock_at > t_withdraw:
         stake.withdraw(sender=worker)
     assert token.balanceOf(worker) == bal + free  # the free stake, never the collateral
     assert token.balanceOf(stake) == stake.totalStaked()
