@@ -57,6 +57,12 @@ class Devnet:
         cfg.update(extra or {})
         return self.start_daemon("worker", index, name, cfg)
 
+    def start_challenger(self, index: int, name: str, extra: dict | None = None) -> "WorkerProc":
+        cfg = {"rpc_url": self.url, "deployment_file": str(self.deployment), "store_dir": str(self.dir / f"{name}-store"),
+               "journal": str(self.dir / f"{name}.sqlite"), "poll_interval": 0.2}
+        cfg.update(extra or {})
+        return self.start_daemon("challenger", index, name, cfg)
+
     def start_daemon(self, kind: str, index: int, name: str, cfg: dict) -> "WorkerProc":
         """`assay --account INDEX <kind> run --config <name>.yaml` as a subprocess (its own session)."""
         import yaml
@@ -163,3 +169,11 @@ def scrape_metrics(port: int) -> dict[str, float]:
             labels = ",".join(f"{k}={v}" for k, v in sorted(s.labels.items()))
             out[f"{s.name}{{{labels}}}" if labels else s.name] = s.value
     return out
+
+
+def balances_at_one_block(sdk, who) -> dict:
+    """Tokens + credits of each account, all read at one block (a daemon may withdraw in between)."""
+    block = sdk.w3.eth.block_number
+    token, jobs = sdk.c.token.functions, sdk.c.jobs.functions
+    return {a: token.balanceOf(a).call(block_identifier=block) + jobs.creditsOf(a).call(block_identifier=block)
+            for a in who}

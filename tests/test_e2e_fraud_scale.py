@@ -20,7 +20,7 @@ import pytest
 
 from assay import modelzoo
 from assay.chain import JobStatus
-from e2e_helpers import UNIT, free_port, scrape_metrics, start_devnet_with, wait_for
+from e2e_helpers import UNIT, balances_at_one_block, free_port, scrape_metrics, start_devnet_with, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -84,18 +84,10 @@ def _isolated_daemons(net):
 
 
 def _challenger(net, name, extra=None):
-    cfg = {"rpc_url": net.url, "deployment_file": str(net.deployment), "store_dir": str(net.dir / f"{name}-store"),
-           "journal": str(net.dir / f"{name}.sqlite"), "poll_interval": 0.2}
-    cfg.update(extra or {})
-    return net.start_daemon("challenger", CHALLENGER, name, cfg)
+    return net.start_challenger(CHALLENGER, name, extra)
 
 
-def _balances(sdk, who):
-    """Tokens + credits of each account, all read at one block (a daemon may withdraw in between)."""
-    block = sdk.w3.eth.block_number
-    token, jobs = sdk.c.token.functions, sdk.c.jobs.functions
-    return {a: token.balanceOf(a).call(block_identifier=block) + jobs.creditsOf(a).call(block_identifier=block)
-            for a in who}
+_balances = balances_at_one_block
 
 
 def _count(sdk, event, since, ids):
